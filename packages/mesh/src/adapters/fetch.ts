@@ -1,0 +1,96 @@
+// The fetch integration: a WHATWG fetch whose calls to mesh services go down the client pipeline.
+
+import { Readable } from 'node:stream';
+import type { WeftHeaders } from '@weft/core';
+import type { OutboundClient } from '../client/client.js';
+import { toRequestBody } from './body.js';
+
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+type HeadersInit = ConstructorParameters<typeof Headers>[0];
+type BodyInit = ConstructorParameters<typeof Response>[0];
+
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+function headersOf(init: HeadersInit | undefined, request: Request | undefined): WeftHeaders {
+  const out: WeftHeaders = {};
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    out[key] = out[key] === undefined ? value : `${out[key] as string}, ${value}`;
+  };
+  if (request !== undefined) {
+    request.headers.forEach((value, name) => {
+      add(name, value);
+    });
+  }
+  if (init === undefined) return out;
+  if (init instanceof Headers) {
+    init.forEach((value, name) => {
+      add(name, value);
+    });
+  } else if (Array.isArray(init)) for (const [name, value] of init) add(name as string, value as string);
+  else for (const name in init) add(name, String((init as Record<string, string>)[name]));
+  if (out['set-cookie'] !== undefined) delete out['set-cookie'];
+  return out;
+}
+
+function toWebHeaders(headers: WeftHeaders): Headers {
+  const out = new Headers();
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.append(name, v);
+    else out.append(name, value);
+  }
+  return out;
+}
+
+/**
+ * A fetch for the mesh: a URL whose host is a mesh service (`http://reviews/reviews/0`) goes
+ * through the mesh; any other host goes to `fallback` (the platform's fetch) unchanged,
+ * unless the mesh is REGISTRY_ONLY. Mesh failures reject with the WeftError itself.
+ * Redirects from mesh services are handed back as they are (as a sidecar does), which is
+ * fetch's `redirect: 'manual'`.
+ */
+export function createMeshFetch(client: OutboundClient, fallback: FetchFunction = globalThis.fetch): FetchFunction {
+  return async (input, init) => {
+    const request = input instanceof Request ? input : undefined;
+    const url = new URL(request?.url ?? (input as string | URL));
+    if (!client.intercepts(url.host)) return fallback(input, init);
+    const headers = headersOf(init?.headers, request);
+    const rawBody = init?.body ?? request?.body ?? null;
+    const body = await toRequestBody(
+      rawBody,
+      (type) => {
+        headers['content-type'] ??= type;
+      },
+      url.host,
+    );
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    const response = await client.send(
+      {
+        method,
+        scheme: url.protocol === 'https:' ? 'https' : 'http',
+        authority: url.host,
+        path: url.pathname + url.search,
+        headers,
+        body,
+      },
+      0,
+      init?.signal ?? request?.signal ?? undefined,
+    );
+    const nullBody = NULL_BODY_STATUS.has(response.status) || method === 'HEAD';
+    let webBody: BodyInit | null = null;
+    if (!nullBody && response.body !== null) {
+      webBody =
+        typeof response.body === 'string' || response.body instanceof Uint8Array
+          ? (response.body as BodyInit)
+          : (Readable.toWeb(response.body) as unknown as ReadableStream);
+    } else if (response.body !== null && typeof response.body === 'object' && 'resume' in response.body) {
+      response.body.resume();
+    }
+    const result = new Response(webBody, { status: response.status, headers: toWebHeaders(response.headers) });
+    Object.defineProperty(result, 'url', { value: url.href });
+    return result;
+  };
+}

@@ -1,0 +1,42 @@
+// The outbound side of a mesh as the client adapters see it: which hosts it takes, and the pipeline to send them down.
+import { CallContext, type Handler, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import type { ServiceRegistry } from '../discovery/registry.js';
+
+export class OutboundClient {
+  readonly #handler: Handler;
+  readonly #registry: ServiceRegistry;
+  readonly #registryOnly: boolean;
+  #closed = false;
+
+  constructor(handler: Handler, registry: ServiceRegistry, outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY') {
+    this.#handler = handler;
+    this.#registry = registry;
+    this.#registryOnly = outboundTrafficPolicy === 'REGISTRY_ONLY';
+  }
+
+  /**
+   * Whether a call to `authority` is the mesh's business. False only for a host outside the
+   * mesh under ALLOW_ANY: the adapter then sends it with the client's own transport, as if
+   * there were no mesh (Istio's pass-through).
+   */
+  intercepts(authority: string): boolean {
+    return this.#registryOnly || this.#registry.lookup(authority) !== undefined;
+  }
+
+  /** Sends a call down the client pipeline. `timeoutMs` > 0 sets the call's own deadline. */
+  send(request: WeftRequest, timeoutMs = 0, signal?: AbortSignal): Promise<WeftResponse> {
+    if (this.#closed) {
+      return Promise.reject(
+        new WeftError('WEFT_ERR_CLOSED', `the mesh is closed; call to ${request.authority} not sent`, {
+          service: request.authority,
+        }),
+      );
+    }
+    const ctx = new CallContext(timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY, signal);
+    return this.#handler(request, ctx);
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+}

@@ -1,0 +1,29 @@
+// @weft/mesh: weft's entry point.
+
+export {
+  CallContext,
+  type ConfigProblem,
+  causedBy,
+  compose,
+  type Endpoint,
+  type EndpointSnapshot,
+  ERROR_CODES,
+  type Handler,
+  isWeftError,
+  type Layer,
+  ServerCallContext,
+  WeftError,
+  type WeftErrorCode,
+  type WeftRequest,
+  type WeftResponse,
+} from '@weft/core';
+export type { ExpressMiddleware } from './adapters/express.js';
+export type { FetchFunction } from './adapters/fetch.js';
+export { OutboundClient } from './client/client.js';
+export { buildClientPipeline, clientLayers } from './client/pipeline.js';
+export { Cluster, ServiceRegistry } from './discovery/registry.js';
+export type { EndpointStatsView, ServiceStatsView } from './layers/stats/index.js';
+export { createMesh, type Mesh, type MeshStats } from './mesh.js';
+export { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, type StaticEndpoint } from './options/mesh-options.js';
+export type { ListenOptions, MeshServer } from './server/listen.js';
+export { buildServerPipeline, serverLayers } from './server/pipeline.js';

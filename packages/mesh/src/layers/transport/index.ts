@@ -1,0 +1,149 @@
+// The transport: the end of the client pipeline, where a call leaves the process on a pooled keep-alive connection.
+import {
+  type CallContext,
+  type Handler,
+  isWeftError,
+  WeftError,
+  type WeftHeaders,
+  type WeftRequest,
+  type WeftResponse,
+} from '@weft/core';
+import { Pool } from 'undici';
+import { toWeftError } from './errors.js';
+
+export interface TransportOptions {
+  /** Most connections open to one endpoint at once; further calls queue. */
+  maxConnectionsPerEndpoint: number;
+  /** How long an idle connection is kept for reuse, in ms. */
+  idleTimeoutMs: number;
+  /** Time allowed to open a connection, in ms. */
+  connectTimeoutMs: number;
+  /** Limit on waiting for response headers when the call has no deadline, in ms. */
+  noDeadlineHeadersTimeoutMs: number;
+}
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded;
+// undici refuses most of them outright.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
+
+function forwardable(headers: WeftHeaders, authority: string): WeftHeaders {
+  let out = headers;
+  for (const name of HOP_BY_HOP) {
+    if (out[name] !== undefined) {
+      if (out === headers) out = { ...headers };
+      delete out[name];
+    }
+  }
+  if (out.host === undefined) {
+    // Keep the logical authority as the Host, as a sidecar does: the server sees `reviews`, not an IP.
+    if (out === headers) out = { ...headers };
+    out.host = authority;
+  }
+  for (const name in out) {
+    if (out[name] === undefined) {
+      if (out === headers) out = { ...headers };
+      delete out[name];
+    }
+  }
+  return out;
+}
+
+/** Our own aborts carry a WeftError (the deadline's); anything else is the caller's. */
+function abortReason(reason: unknown): unknown {
+  if (isWeftError(reason)) return reason;
+  return Object.assign(new Error('aborted by the caller', { cause: reason }), { name: 'AbortError' });
+}
+
+/**
+ * Sends the request to `ctx.endpoint` over a per-endpoint undici Pool (keep-alive, bounded
+ * connections) and maps every failure to a WeftError. Pools are made on first use and
+ * closed by `close()`; they outlive endpoint changes, so a returning endpoint reuses them.
+ */
+export class Transport {
+  readonly #pools = new Map<string, Pool>();
+  readonly #options: TransportOptions;
+  #closed = false;
+
+  constructor(options: TransportOptions) {
+    this.#options = options;
+  }
+
+  #pool(origin: string): Pool {
+    let pool = this.#pools.get(origin);
+    if (pool === undefined) {
+      const o = this.#options;
+      pool = new Pool(origin, {
+        connections: o.maxConnectionsPerEndpoint,
+        keepAliveTimeout: o.idleTimeoutMs,
+        keepAliveMaxTimeout: Math.max(o.idleTimeoutMs, 600_000),
+        connectTimeout: o.connectTimeoutMs,
+        pipelining: 1,
+      });
+      this.#pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  readonly handler: Handler = (request: WeftRequest, ctx: CallContext): Promise<WeftResponse> => {
+    const endpoint = ctx.endpoint;
+    if (this.#closed || endpoint === undefined) {
+      return Promise.reject(
+        this.#closed
+          ? new WeftError('WEFT_ERR_CLOSED', 'the mesh is closed', { service: ctx.service })
+          : new WeftError('WEFT_ERR_NO_HEALTHY_UPSTREAM', 'no endpoint was chosen for the call', {
+              service: ctx.service,
+            }),
+      );
+    }
+    const origin = request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`;
+    const remaining = ctx.remainingMs();
+    const waitMs =
+      remaining === Number.POSITIVE_INFINITY ? this.#options.noDeadlineHeadersTimeoutMs : Math.max(1, remaining);
+    return this.#pool(origin)
+      .request({
+        method: request.method as 'GET',
+        path: request.path,
+        headers: forwardable(request.headers, request.authority) as Record<string, string | string[]>,
+        body: request.body,
+        signal: ctx.signal,
+        headersTimeout: waitMs,
+        bodyTimeout: waitMs,
+      })
+      .then(
+        (res): WeftResponse => ({
+          status: res.statusCode,
+          headers: res.headers as WeftHeaders,
+          body: res.body,
+        }),
+        (error: unknown) => {
+          throw toWeftError(ctx.signal?.aborted ? abortReason(ctx.signal.reason) : error, ctx);
+        },
+      );
+  };
+
+  /** Endpoints with an open pool, and what each pool holds. */
+  pools(): { origin: string; connected: number; running: number; pending: number }[] {
+    return [...this.#pools].map(([origin, pool]) => ({
+      origin,
+      connected: pool.stats.connected,
+      running: pool.stats.running,
+      pending: pool.stats.pending,
+    }));
+  }
+
+  /** Lets calls in flight finish, then closes every connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.close()));
+  }
+
+  /** Cuts every connection now; calls in flight fail with WEFT_ERR_CLOSED. */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.destroy()));
+  }
+}

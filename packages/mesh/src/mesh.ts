@@ -1,0 +1,123 @@
+// createMesh: one service's mesh — its options checked, its registry filled, its pipelines built, its adapters handed out.
+import { WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
+import type { FastifyPluginCallback } from 'fastify';
+import { type ExpressMiddleware, meshExpress } from './adapters/express.js';
+import { meshFastify } from './adapters/fastify.js';
+import { createMeshFetch, type FetchFunction } from './adapters/fetch.js';
+import { OutboundClient } from './client/client.js';
+import { buildClientPipeline } from './client/pipeline.js';
+import { ServiceRegistry } from './discovery/registry.js';
+import { loadStatic } from './discovery/static.js';
+import { type ServiceStatsView, TrafficStats } from './layers/stats/index.js';
+import { Transport } from './layers/transport/index.js';
+import { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, resolveMeshOptions } from './options/mesh-options.js';
+import { Inbound } from './server/inbound.js';
+import { type ListenOptions, listen, type MeshServer } from './server/listen.js';
+
+type AxiosModule = typeof import('./adapters/axios.js');
+
+export interface MeshStats {
+  /** Calls this workload made, by destination service and endpoint. */
+  outbound: ServiceStatsView[];
+  /** Calls this workload received. */
+  inbound: ServiceStatsView[];
+}
+
+export interface Mesh {
+  /** The options as checked, with defaults filled in. */
+  readonly options: ResolvedMeshOptions;
+  /** The registry of services and their endpoints. */
+  readonly registry: ServiceRegistry;
+  /**
+   * An axios instance on the mesh. `mesh.axios('reviews')`: relative URLs go to the logical
+   * service. `mesh.axios()`: full URLs; mesh hosts through the mesh. `mesh.axios(instance)`:
+   * an existing instance, changed in place to send mesh hosts through the mesh.
+   */
+  axios(service?: string | AxiosInstance, defaults?: CreateAxiosDefaults): AxiosInstance;
+  /** WHATWG fetch: `mesh.fetch('http://reviews/reviews/0')`; other hosts go to the platform fetch. */
+  readonly fetch: FetchFunction;
+  /** Express 5 middleware: `app.use(mesh.express())`. */
+  express(): ExpressMiddleware;
+  /** Fastify 5 plugin: `await fastify.register(mesh.fastify())`. */
+  fastify(): FastifyPluginCallback;
+  /** Starts an HTTP server for an Express app, a request listener or a Fastify instance; closed by `mesh.close()`. */
+  listen(app: unknown, options?: ListenOptions): Promise<MeshServer>;
+  /** Sends a request in weft's own model down the client pipeline. */
+  request(request: WeftRequest, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<WeftResponse>;
+  /** Counters of calls in and out, for a summary. */
+  stats(): MeshStats;
+  /** Stops new calls (WEFT_ERR_CLOSED), drains the servers, lets calls in flight finish, closes every connection. */
+  close(): Promise<void>;
+}
+
+async function loadAxiosAdapter(): Promise<AxiosModule | undefined> {
+  try {
+    return await import('./adapters/axios.js');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw error;
+  }
+}
+
+export async function createMesh(options: MeshOptions): Promise<Mesh> {
+  const resolved = resolveMeshOptions(options);
+  const registry = new ServiceRegistry({ namespace: resolved.namespace, clusterDomain: resolved.clusterDomain });
+  loadStatic(registry, resolved.staticEndpoints);
+
+  const outboundStats = new TrafficStats();
+  const inboundStats = new TrafficStats();
+  const transport = new Transport({
+    maxConnectionsPerEndpoint: resolved.maxConnectionsPerEndpoint,
+    idleTimeoutMs: resolved.idleTimeoutMs,
+    connectTimeoutMs: resolved.connectTimeoutMs,
+    noDeadlineHeadersTimeoutMs: DEFAULTS.noDeadlineHeadersTimeoutMs,
+  });
+  const client = new OutboundClient(
+    buildClientPipeline({ options: resolved, registry, stats: outboundStats, transport }),
+    registry,
+    resolved.outboundTrafficPolicy,
+  );
+  const inbound = new Inbound({ stats: inboundStats, localService: registry.qualify(resolved.service) });
+  const axiosModule = await loadAxiosAdapter();
+  const servers = new Set<MeshServer>();
+  const fetch = createMeshFetch(client);
+  let closing: Promise<void> | undefined;
+
+  return {
+    options: resolved,
+    registry,
+    axios(service, defaults) {
+      if (axiosModule === undefined) {
+        throw new WeftError(
+          'WEFT_ERR_INTEGRATION_MISSING',
+          'mesh.axios() needs axios: install it with "pnpm add axios"',
+        );
+      }
+      if (typeof service === 'function' || (typeof service === 'object' && service !== null)) {
+        return axiosModule.withMesh(service, client);
+      }
+      return axiosModule.createMeshAxios(client, service, defaults);
+    },
+    fetch,
+    express: () => meshExpress(inbound),
+    fastify: () => meshFastify(inbound),
+    async listen(app, listenOptions = {}) {
+      const server = await listen(app, listenOptions, resolved.drainTimeoutMs);
+      servers.add(server);
+      return server;
+    },
+    request(request, requestOptions = {}) {
+      return client.send(request, requestOptions.timeoutMs ?? 0, requestOptions.signal);
+    },
+    stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view() }),
+    close() {
+      closing ??= (async () => {
+        client.close();
+        await Promise.all([...servers].map((s) => s.close()));
+        await transport.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,309 @@
+// createMesh's options: their types, their defaults (with units), and the check that reports every mistake at once.
+import { type ConfigProblem, configError, type WeftErrorCode } from '@weft/core';
+import { z } from 'zod';
+import {
+  ADDRESS_EXPECTED,
+  checkServiceHost,
+  DNS_LABEL_EXPECTED,
+  isDnsLabel,
+  type ParsedAddress,
+  parseAddress,
+} from './address.js';
+import { suggest } from './suggest.js';
+
+/** An endpoint in static discovery: `'host:port'`, or the address with what balancing and subsets read. */
+export type StaticEndpoint =
+  | string
+  | {
+      address: string;
+      /** Labels that subsets select on, e.g. `{ version: 'v2' }`. */
+      labels?: Record<string, string>;
+      /** `region/zone/subzone`; trailing parts may be left out. */
+      locality?: string;
+      /** Relative share of traffic; default 1. */
+      weight?: number;
+    };
+
+export interface MeshOptions {
+  /** This workload's service name: a DNS label, as in Kubernetes. Required. */
+  service: string;
+  /** This workload's namespace; default `default`. Short host names resolve against it. */
+  namespace?: string;
+  /** This workload's version label (`app.kubernetes.io/version`, Istio's `version`). */
+  version?: string;
+  /** More labels of this workload; `app` and `version` are added from `service` and `version`. */
+  labels?: Record<string, string>;
+  /** Where the endpoints of other services come from. */
+  discovery?: {
+    /** Endpoints given in code, by service host (`reviews`, `reviews.other` or the full name). */
+    static?: Record<string, StaticEndpoint[]>;
+  };
+  /**
+   * What happens to a call for a host that is no known service: `ALLOW_ANY` (default, as in
+   * Istio) sends it as plain HTTP without the mesh; `REGISTRY_ONLY` rejects it with
+   * `WEFT_ERR_REGISTRY_ONLY`.
+   */
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** Default time limit of a whole outbound call, in ms; 0 (the default, as in Istio) sets none. */
+  timeoutMs?: number;
+  /** Connections kept to each endpoint. */
+  connectionPool?: {
+    /** Most connections open to one endpoint at once; calls beyond wait in a queue. Default 128. */
+    maxConnectionsPerEndpoint?: number;
+    /** How long an idle kept-alive connection stays open, in ms. Default 4000. */
+    idleTimeoutMs?: number;
+    /** Time allowed to open a connection, in ms. Default 10000 (Istio's `connectTimeout`). */
+    connectTimeoutMs?: number;
+  };
+  /** How long `close()` waits for calls in flight on the mesh's servers before cutting them, in ms. Default 5000. */
+  drainTimeoutMs?: number;
+  /** Host name suffix of services; default `cluster.local`. */
+  clusterDomain?: string;
+}
+
+/** Every default, in one place, with its unit in its name. */
+export const DEFAULTS = {
+  namespace: 'default',
+  outboundTrafficPolicy: 'ALLOW_ANY',
+  timeoutMs: 0,
+  maxConnectionsPerEndpoint: 128,
+  idleTimeoutMs: 4_000,
+  connectTimeoutMs: 10_000,
+  /** Backstop for a response that never comes when no timeout is set (undici's own default). */
+  noDeadlineHeadersTimeoutMs: 300_000,
+  drainTimeoutMs: 5_000,
+  clusterDomain: 'cluster.local',
+} as const;
+
+export interface ResolvedEndpointOptions extends ParsedAddress {
+  labels: Record<string, string>;
+  locality: string;
+  weight: number;
+}
+
+/** The options after checking, with every default filled in. */
+export interface ResolvedMeshOptions {
+  service: string;
+  namespace: string;
+  version: string | undefined;
+  labels: Record<string, string>;
+  staticEndpoints: Map<string, ResolvedEndpointOptions[]>;
+  outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  timeoutMs: number;
+  maxConnectionsPerEndpoint: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  drainTimeoutMs: number;
+  clusterDomain: string;
+}
+
+const SOURCE = 'createMesh options';
+
+const dnsLabel = z
+  .string()
+  .refine(isDnsLabel, { params: { weft: 'WEFT_ERR_SERVICE_NAME', expected: DNS_LABEL_EXPECTED } });
+const address = z.string().superRefine((value, ctx) => {
+  const parsed = parseAddress(value);
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed, params: { weft: 'WEFT_ERR_ADDRESS', expected: ADDRESS_EXPECTED } });
+  }
+});
+const labels = z.record(z.string(), z.string());
+const locality = z
+  .string()
+  .regex(/^[^/]*(\/[^/]*){0,2}$/, { message: 'a locality has at most three parts' })
+  .meta({ expected: '"region", "region/zone" or "region/zone/subzone"' });
+const ms = (max: number) => z.number().int().min(0).max(max);
+
+const endpointSchema = z.union([
+  address,
+  z.strictObject({
+    address,
+    labels: labels.optional(),
+    locality: locality.optional(),
+    weight: z.number().int().min(1).max(0xffffffff).optional(),
+  }),
+]);
+
+const schema = z.strictObject({
+  service: dnsLabel,
+  namespace: dnsLabel.optional(),
+  version: z.string().min(1).max(63).optional(),
+  labels: labels.optional(),
+  discovery: z
+    .strictObject({
+      static: z.record(z.string(), z.array(endpointSchema)).optional(),
+    })
+    .optional(),
+  outboundTrafficPolicy: z.enum(['ALLOW_ANY', 'REGISTRY_ONLY']).optional(),
+  timeoutMs: ms(2_147_483_647).optional(),
+  connectionPool: z
+    .strictObject({
+      maxConnectionsPerEndpoint: z.number().int().min(1).max(65_536).optional(),
+      idleTimeoutMs: ms(3_600_000).optional(),
+      connectTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+    })
+    .optional(),
+  drainTimeoutMs: ms(3_600_000).optional(),
+  clusterDomain: z.string().min(1).optional(),
+});
+
+type Issue = z.core.$ZodIssue;
+
+function pathOf(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Known keys of the object schema at `path`, for "did you mean". */
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  let s: z.ZodType = schema;
+  for (const key of path) {
+    while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+    if (s instanceof z.ZodObject) s = s.shape[key as string] as z.ZodType;
+    else return [];
+    if (s === undefined) return [];
+  }
+  while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+function toProblems(issue: Issue, input: unknown): ConfigProblem[] {
+  const base = { source: SOURCE, severity: 'error' as const };
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(issue.path);
+    return issue.keys.map((key) => {
+      const near = suggest(key, known);
+      return {
+        ...base,
+        code: 'WEFT_ERR_OPTION_UNKNOWN' as const,
+        path: pathOf([...issue.path, key]),
+        message: `unknown option "${key}"${near === undefined ? '' : `; did you mean "${near}"?`}`,
+        expected: `one of ${known.map((k) => `"${k}"`).join(', ')}`,
+      };
+    });
+  }
+  if (issue.code === 'invalid_union') {
+    // An endpoint is a string or an object: report the branch the user was writing.
+    const found = valueAt(input, issue.path);
+    const branch = issue.errors[typeof found === 'string' || typeof found !== 'object' ? 0 : 1] ?? [];
+    if (typeof found !== 'string' && (typeof found !== 'object' || found === null)) {
+      return [
+        {
+          ...base,
+          code: 'WEFT_ERR_OPTION_TYPE',
+          path: pathOf(issue.path),
+          message: 'an endpoint is an address string or an object with an "address"',
+          found: show(found),
+          expected: `${ADDRESS_EXPECTED} or { address, labels?, locality?, weight? }`,
+        },
+      ];
+    }
+    return branch.flatMap((inner) => toProblems({ ...inner, path: [...issue.path, ...inner.path] } as Issue, input));
+  }
+  const found = valueAt(input, issue.path);
+  const params = (issue as { params?: { weft?: WeftErrorCode; expected?: string } }).params;
+  let code: WeftErrorCode = 'WEFT_ERR_OPTION_VALUE';
+  let expected = params?.expected;
+  if (params?.weft !== undefined) code = params.weft;
+  else if (issue.code === 'invalid_type') {
+    code = found === undefined ? 'WEFT_ERR_OPTION_REQUIRED' : 'WEFT_ERR_OPTION_TYPE';
+    expected ??= `a ${issue.expected}`;
+  } else if (issue.code === 'invalid_value') {
+    expected ??= `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  } else if (issue.code === 'too_small') {
+    expected ??= `at least ${String(issue.minimum)}`;
+  } else if (issue.code === 'too_big') {
+    expected ??= `at most ${String(issue.maximum)}`;
+  }
+  const message =
+    code === 'WEFT_ERR_OPTION_REQUIRED'
+      ? 'this option is required'
+      : code === 'WEFT_ERR_SERVICE_NAME'
+        ? 'not a valid service or namespace name'
+        : issue.message;
+  const problem: ConfigProblem = { ...base, code, path: pathOf(issue.path), message, found: show(found) };
+  if (expected !== undefined) problem.expected = expected;
+  return [problem];
+}
+
+/**
+ * Checks createMesh's options and fills in defaults. Throws one `WEFT_ERR_CONFIG_INVALID`
+ * listing every problem found (each with its own code and option path).
+ */
+export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
+  const parsed = schema.safeParse(input);
+  const problems: ConfigProblem[] = parsed.success ? [] : parsed.error.issues.flatMap((i) => toProblems(i, input));
+  const clusterDomain = (parsed.success && parsed.data.clusterDomain) || DEFAULTS.clusterDomain;
+  for (const key of Object.keys((parsed.success && parsed.data.discovery?.static) || {})) {
+    const reason = checkServiceHost(key, clusterDomain);
+    if (reason !== undefined) {
+      problems.push({
+        source: SOURCE,
+        severity: 'error',
+        code: 'WEFT_ERR_SERVICE_NAME',
+        path: `discovery.static.${key}`,
+        message: 'not a valid service host',
+        found: JSON.stringify(key),
+        expected: reason,
+      });
+    }
+  }
+  if (!parsed.success || problems.length > 0) throw configError(problems);
+  const o = parsed.data;
+  const namespace = o.namespace ?? DEFAULTS.namespace;
+  const staticEndpoints = new Map<string, ResolvedEndpointOptions[]>();
+  for (const [host, endpoints] of Object.entries(o.discovery?.static ?? {})) {
+    staticEndpoints.set(
+      host,
+      endpoints.map((e) => {
+        const spec = typeof e === 'string' ? { address: e } : e;
+        return {
+          ...(parseAddress(spec.address) as ParsedAddress),
+          labels: { ...spec.labels },
+          locality: spec.locality ?? '',
+          weight: spec.weight ?? 1,
+        };
+      }),
+    );
+  }
+  const labelsOut: Record<string, string> = { app: o.service, ...o.labels };
+  if (o.version !== undefined) labelsOut.version = o.version;
+  return {
+    service: o.service,
+    namespace,
+    version: o.version,
+    labels: labelsOut,
+    staticEndpoints,
+    outboundTrafficPolicy: o.outboundTrafficPolicy ?? DEFAULTS.outboundTrafficPolicy,
+    timeoutMs: o.timeoutMs ?? DEFAULTS.timeoutMs,
+    maxConnectionsPerEndpoint: o.connectionPool?.maxConnectionsPerEndpoint ?? DEFAULTS.maxConnectionsPerEndpoint,
+    idleTimeoutMs: o.connectionPool?.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+    connectTimeoutMs: o.connectionPool?.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    drainTimeoutMs: o.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,
+    clusterDomain,
+  };
+}

@@ -1,0 +1,91 @@
+// Starts an HTTP server for an application with the mesh's settings, and drains it on close.
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WeftError } from '@weft/core';
+
+export interface ListenOptions {
+  /** Port to listen on; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Address to bind; default `127.0.0.1`. */
+  host?: string;
+}
+
+export interface MeshServer {
+  readonly server: Server;
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port` */
+  readonly url: string;
+  /** Stops accepting, lets calls in flight finish (up to the mesh's drainTimeoutMs), then cuts the rest. */
+  close(): Promise<void>;
+}
+
+/** Fastify's instance as far as listen needs it. */
+interface FastifyLike {
+  listen(options: { port: number; host: string }): Promise<string>;
+  close(): Promise<void>;
+  readonly server: Server;
+}
+
+function isFastify(app: unknown): app is FastifyLike {
+  return (
+    typeof app === 'object' &&
+    app !== null &&
+    typeof (app as FastifyLike).listen === 'function' &&
+    typeof (app as { register?: unknown }).register === 'function'
+  );
+}
+
+async function drain(server: Server, stop: () => Promise<void>, drainTimeoutMs: number): Promise<void> {
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
+  try {
+    await stop();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An Express app (or any Node request listener) or a Fastify instance, listening. */
+export async function listen(app: unknown, options: ListenOptions, drainTimeoutMs: number): Promise<MeshServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new WeftError('WEFT_ERR_OPTION_VALUE', `listen: port ${String(port)} is not an integer in 0-65535`);
+  }
+  let server: Server;
+  let stop: () => Promise<void>;
+  if (isFastify(app)) {
+    await app.listen({ port, host });
+    server = app.server;
+    stop = () => app.close();
+  } else if (typeof app === 'function') {
+    server = createServer(app as RequestListener);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  } else {
+    throw new WeftError(
+      'WEFT_ERR_OPTION_TYPE',
+      'listen: expected an Express app, a Node request listener or a Fastify instance',
+    );
+  }
+  const bound = server.address() as AddressInfo;
+  const shown = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    host: bound.address,
+    port: bound.port,
+    url: `http://${shown}:${bound.port}`,
+    close() {
+      closing ??= drain(server, stop, drainTimeoutMs);
+      return closing;
+    },
+  };
+}
