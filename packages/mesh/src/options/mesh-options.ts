@@ -180,14 +180,19 @@ function show(value: unknown): string {
 
 /** Known keys of the object schema at `path`, for "did you mean". */
 function knownKeysAt(path: readonly PropertyKey[]): string[] {
-  let s: z.ZodType = schema;
-  for (const key of path) {
+  const unwrap = (t: z.ZodType | undefined): z.ZodType | undefined => {
+    let s = t;
     while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
-    if (s instanceof z.ZodObject) s = s.shape[key as string] as z.ZodType;
+    if (s instanceof z.ZodUnion) s = (s.options as z.ZodType[]).find((o) => o instanceof z.ZodObject) ?? s;
+    return s;
+  };
+  let s = unwrap(schema);
+  for (const key of path) {
+    if (s instanceof z.ZodObject) s = unwrap(s.shape[key as string] as z.ZodType | undefined);
+    else if (s instanceof z.ZodRecord) s = unwrap(s.valueType as z.ZodType);
+    else if (s instanceof z.ZodArray) s = unwrap(s.element as z.ZodType);
     else return [];
-    if (s === undefined) return [];
   }
-  while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
   return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
 }
 
@@ -234,6 +239,8 @@ function toProblems(issue: Issue, input: unknown): ConfigProblem[] {
     expected ??= `a ${issue.expected}`;
   } else if (issue.code === 'invalid_value') {
     expected ??= `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    const near = typeof found === 'string' ? suggest(found, issue.values.map(String)) : undefined;
+    issue = { ...issue, message: `not an allowed value${near === undefined ? '' : `; did you mean "${near}"?`}` };
   } else if (issue.code === 'too_small') {
     expected ??= `at least ${String(issue.minimum)}`;
   } else if (issue.code === 'too_big') {

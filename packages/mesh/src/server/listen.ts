@@ -36,13 +36,21 @@ function isFastify(app: unknown): app is FastifyLike {
   );
 }
 
+/** How often a draining server closes connections that have gone idle since the last look, in ms. */
+const DRAIN_SWEEP_MS = 20;
+
 async function drain(server: Server, stop: () => Promise<void>, drainTimeoutMs: number): Promise<void> {
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
+  // Node closes the connections idle at close() time only; a keep-alive connection whose call
+  // finishes later would hold the server open until the client drops it. Sweep until done.
+  const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
+  const cut = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
   try {
-    await stop();
+    const stopped = stop();
+    server.closeIdleConnections();
+    await stopped;
   } finally {
-    clearTimeout(timer);
+    clearInterval(sweep);
+    clearTimeout(cut);
   }
 }
 
