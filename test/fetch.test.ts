@@ -82,6 +82,9 @@ describe('mesh.fetch', () => {
     const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [await refusingAddress()] } } });
     const error = await m.fetch('http://reviews/').catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'WEFT_ERR_UPSTREAM_CONNECT', status: 503, flag: 'UF' });
+    const [stats] = m.stats().outbound;
+    expect(stats).toMatchObject({ requests: 1, statuses: {}, errors: { WEFT_ERR_UPSTREAM_CONNECT: 1 } });
+    expect(stats?.endpoints[0]).toMatchObject({ requests: 1, failed: 1 });
   });
 
   it('fails with WEFT_ERR_NO_HEALTHY_UPSTREAM when the service has no endpoint', async () => {
@@ -95,8 +98,19 @@ describe('mesh.fetch', () => {
       setTimeout(() => res.end('late'), 2_000).unref();
     });
     const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [a.address] } } });
+    const caller = new AbortController();
+    setTimeout(() => caller.abort(), 50);
+    const error = await m.fetch('http://reviews/', { signal: caller.signal }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'WEFT_ERR_ABORTED', status: 499, flag: 'DC' });
+  });
+
+  it('takes a signal from AbortSignal.timeout() as a timeout, WEFT_ERR_TIMEOUT', async () => {
+    const a = await upstream('slow', (_req, res) => {
+      setTimeout(() => res.end('late'), 2_000).unref();
+    });
+    const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [a.address] } } });
     const error = await m.fetch('http://reviews/', { signal: AbortSignal.timeout(50) }).catch((e: unknown) => e);
-    expect(isWeftError(error, 'WEFT_ERR_ABORTED')).toBe(true);
+    expect(error).toMatchObject({ code: 'WEFT_ERR_TIMEOUT', flag: 'UT' });
   });
 
   it("applies the mesh's default timeout as WEFT_ERR_TIMEOUT", async () => {

@@ -1,5 +1,5 @@
 // The run's summary: gathered from the driver's result and every instance's mesh.stats(), and printed as small text tables.
-import { ERROR_CODES, type ServiceStatsView } from '@weft/mesh';
+import type { ServiceStatsView } from '@weft/mesh';
 import type { Bookinfo, BookinfoInstance } from './bookinfo.js';
 import type { DriveResult, Latency } from './drive.js';
 
@@ -58,23 +58,11 @@ function shortName(service: string, namespace: string): string {
   return ns === undefined || ns === namespace ? name : `${name}.${ns}`;
 }
 
-/**
- * Failures in one stats entry, by code: weft's error codes as counted, plus `HTTP <status>`
- * for 4xx and 5xx answers the upstream sent itself (a typed error is counted under its own
- * status too, so those are taken out).
- */
+/** Failures in one stats entry, by code: weft's error codes, plus `HTTP <status>` for 4xx and 5xx answers. */
 function failuresOf(view: ServiceStatsView): Map<string, number> {
-  const out = new Map<string, number>();
-  const typedByStatus = new Map<number, number>();
-  for (const [code, n] of Object.entries(view.errors)) {
-    out.set(code, n);
-    const status = code in ERROR_CODES ? ERROR_CODES[code as keyof typeof ERROR_CODES].status : 500;
-    typedByStatus.set(status, (typedByStatus.get(status) ?? 0) + n);
-  }
-  for (const [text, n] of Object.entries(view.statuses)) {
-    const status = Number(text);
-    const answered = n - (typedByStatus.get(status) ?? 0);
-    if (status >= 400 && answered > 0) out.set(`HTTP ${status}`, answered);
+  const out = new Map<string, number>(Object.entries(view.errors));
+  for (const [status, n] of Object.entries(view.statuses)) {
+    if (Number(status) >= 400) out.set(`HTTP ${status}`, n);
   }
   return out;
 }

@@ -22,7 +22,7 @@ export type { FetchFunction } from './adapters/fetch.js';
 export { OutboundClient } from './client/client.js';
 export { buildClientPipeline, clientLayers } from './client/pipeline.js';
 export { Cluster, ServiceRegistry } from './discovery/registry.js';
-export type { EndpointStatsView, ServiceStatsView } from './layers/stats/index.js';
+export type { EndpointStatsView, LatencyView, ServiceStatsView } from './layers/stats/index.js';
 export { createMesh, type Mesh, type MeshStats } from './mesh.js';
 export { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, type StaticEndpoint } from './options/mesh-options.js';
 export type { ListenOptions, MeshServer } from './server/listen.js';

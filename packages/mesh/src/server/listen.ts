@@ -14,6 +14,8 @@ export interface MeshServer {
   readonly server: Server;
   readonly host: string;
   readonly port: number;
+  /** `host:port` as discovery takes it (IPv6 in brackets). */
+  readonly address: string;
   /** `http://host:port` */
   readonly url: string;
   /** Stops accepting, lets calls in flight finish (up to the mesh's drainTimeoutMs), then cuts the rest. */
@@ -90,6 +92,7 @@ export async function listen(app: unknown, options: ListenOptions, drainTimeoutM
     server,
     host: bound.address,
     port: bound.port,
+    address: `${shown}:${bound.port}`,
     url: `http://${shown}:${bound.port}`,
     close() {
       closing ??= drain(server, stop, drainTimeoutMs);

@@ -2,22 +2,53 @@
 import { type CallContext, type Handler, isWeftError, type Layer } from '@weft/core';
 import { LatencyHistogram } from './histogram.js';
 
+export interface LatencyView {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
 export interface EndpointStatsView {
   address: string;
   labels: Readonly<Record<string, string>>;
   requests: number;
+  /** Calls that ended in a typed error rather than an answer. */
+  failed: number;
+  latencyMs: LatencyView;
 }
 
 export interface ServiceStatsView {
   /** Fully qualified service, `passthrough` for hosts outside the mesh, or this workload's own for inbound. */
   service: string;
   requests: number;
-  /** Responses by status code (as sent on the wire; a typed error counts under its `status`). */
+  /** Answers by status code, as they came off the wire. */
   statuses: Record<string, number>;
-  /** Failures of the mesh, by code. */
+  /** Calls that got no answer but a typed error, by code; not counted in `statuses`. */
   errors: Record<string, number>;
-  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  latencyMs: LatencyView;
   endpoints: EndpointStatsView[];
+}
+
+class EndpointStats {
+  requests = 0;
+  failed = 0;
+  readonly latency = new LatencyHistogram();
+  constructor(
+    readonly address: string,
+    readonly labels: Readonly<Record<string, string>>,
+  ) {}
+}
+
+function latencyView(h: LatencyHistogram): LatencyView {
+  return {
+    p50: h.quantile(0.5),
+    p90: h.quantile(0.9),
+    p99: h.quantile(0.99),
+    max: h.maxMs,
+    mean: h.count === 0 ? 0 : h.sumMs / h.count,
+  };
 }
 
 class ServiceStats {
@@ -25,7 +56,7 @@ class ServiceStats {
   readonly statuses = new Map<number, number>();
   readonly errors = new Map<string, number>();
   readonly latency = new LatencyHistogram();
-  readonly endpoints = new Map<string, EndpointStatsView>();
+  readonly endpoints = new Map<string, EndpointStats>();
 }
 
 /** Counters for one direction of traffic (outbound or inbound) of one mesh. */
@@ -41,20 +72,24 @@ export class TrafficStats {
     return s;
   }
 
+  /** One finished call: its answer's `status`, or the code of the typed error it ended in. */
   record(ctx: CallContext, name: string, status: number, errorCode: string | undefined): void {
     const s = this.#service(name);
+    const ms = performance.now() - ctx.startedAt;
     s.requests++;
-    s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
-    if (errorCode !== undefined) s.errors.set(errorCode, (s.errors.get(errorCode) ?? 0) + 1);
-    s.latency.record(performance.now() - ctx.startedAt);
+    if (errorCode === undefined) s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
+    else s.errors.set(errorCode, (s.errors.get(errorCode) ?? 0) + 1);
+    s.latency.record(ms);
     const endpoint = ctx.endpoint;
     if (endpoint !== undefined) {
       let e = s.endpoints.get(endpoint.address);
       if (e === undefined) {
-        e = { address: endpoint.address, labels: endpoint.labels, requests: 0 };
+        e = new EndpointStats(endpoint.address, endpoint.labels);
         s.endpoints.set(endpoint.address, e);
       }
       e.requests++;
+      if (errorCode !== undefined) e.failed++;
+      e.latency.record(ms);
     }
   }
 
@@ -64,14 +99,14 @@ export class TrafficStats {
       requests: s.requests,
       statuses: Object.fromEntries(s.statuses),
       errors: Object.fromEntries(s.errors),
-      latencyMs: {
-        p50: s.latency.quantile(0.5),
-        p90: s.latency.quantile(0.9),
-        p99: s.latency.quantile(0.99),
-        max: s.latency.maxMs,
-        mean: s.latency.count === 0 ? 0 : s.latency.sumMs / s.latency.count,
-      },
-      endpoints: [...s.endpoints.values()].map((e) => ({ ...e })),
+      latencyMs: latencyView(s.latency),
+      endpoints: [...s.endpoints.values()].map((e) => ({
+        address: e.address,
+        labels: e.labels,
+        requests: e.requests,
+        failed: e.failed,
+        latencyMs: latencyView(e.latency),
+      })),
     }));
   }
 }

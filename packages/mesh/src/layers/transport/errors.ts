@@ -39,6 +39,9 @@ export function toWeftError(error: unknown, ctx: CallContext): WeftError {
   } else if (TIMEOUT_CODES.has(raw)) {
     code = 'WEFT_ERR_TIMEOUT';
     message = `${target} did not answer in time (${raw})`;
+  } else if ((error as { name?: string } | null)?.name === 'TimeoutError') {
+    code = 'WEFT_ERR_TIMEOUT';
+    message = `call to ${target} timed out by the caller's signal`;
   } else if (raw === 'UND_ERR_ABORTED' || (error as { name?: string } | null)?.name === 'AbortError') {
     code = 'WEFT_ERR_ABORTED';
     message = `call to ${target} was aborted by the caller`;

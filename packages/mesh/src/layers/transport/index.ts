@@ -51,7 +51,9 @@ function forwardable(headers: WeftHeaders, authority: string): WeftHeaders {
 /** Our own aborts carry a WeftError (the deadline's); anything else is the caller's. */
 function abortReason(reason: unknown): unknown {
   if (isWeftError(reason)) return reason;
-  return Object.assign(new Error('aborted by the caller', { cause: reason }), { name: 'AbortError' });
+  // AbortSignal.timeout() aborts with a TimeoutError: the caller's own deadline, not a cancel.
+  const name = (reason as { name?: unknown } | null)?.name === 'TimeoutError' ? 'TimeoutError' : 'AbortError';
+  return Object.assign(new Error(`aborted by the caller's signal`, { cause: reason }), { name });
 }
 
 /**
