@@ -1,0 +1,57 @@
+// The client variants a load generator can drive: each is one call to GET /json, body read, non-2xx an error.
+import http from 'node:http';
+import { createMesh } from '@weft/mesh';
+import axios from 'axios';
+import { Pool } from 'undici';
+
+const PATH = '/json';
+
+async function weftMesh(port) {
+  return createMesh({ service: 'loadgen', discovery: { static: { bench: [`127.0.0.1:${port}`] } } });
+}
+
+/** `{ send, close }` for client `kind` against 127.0.0.1:`port`. */
+export async function makeClient(kind, port, concurrency) {
+  const origin = `http://127.0.0.1:${port}`;
+  switch (kind) {
+    case 'undici': {
+      // The bare load generator of the server-side pairs: one keep-alive connection per call in flight.
+      const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+      return {
+        async send() {
+          const { statusCode, body } = await pool.request({ method: 'GET', path: PATH });
+          await body.dump();
+          if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
+        },
+        close: () => pool.close(),
+      };
+    }
+    case 'axios': {
+      // Node 20's global agent keeps connections alive; plain axios uses it, so both sides reuse sockets.
+      if (http.globalAgent.keepAlive !== true) throw new Error('http.globalAgent does not keep connections alive');
+      const ax = axios.create({ baseURL: origin });
+      return { send: () => ax.get(PATH), close: async () => http.globalAgent.destroy() };
+    }
+    case 'weft-axios': {
+      const mesh = await weftMesh(port);
+      const ax = mesh.axios('bench');
+      return { send: () => ax.get(PATH), close: () => mesh.close() };
+    }
+    case 'fetch':
+    case 'weft-fetch': {
+      const mesh = kind === 'weft-fetch' ? await weftMesh(port) : undefined;
+      const doFetch = mesh ? mesh.fetch : globalThis.fetch;
+      const url = mesh ? `http://bench${PATH}` : `${origin}${PATH}`;
+      return {
+        async send() {
+          const res = await doFetch(url);
+          await res.json();
+          if (!res.ok) throw new Error(`status ${res.status}`);
+        },
+        close: async () => mesh?.close(),
+      };
+    }
+    default:
+      throw new Error(`unknown client kind "${kind}"`);
+  }
+}

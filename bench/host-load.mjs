@@ -1,0 +1,16 @@
+// How busy the whole machine is, from /proc/stat, so a run can tell how much CPU processes other than its own took.
+import { readFileSync } from 'node:fs';
+
+const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux build Node supports
+
+/** Seconds of CPU the machine has spent busy since boot, summed over CPUs (steal included); NaN off Linux. */
+export function busyCpuSeconds() {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+    const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -1,0 +1,96 @@
+// The harness's flags: defaults with their units, the pairs it knows, and one parse that reports every problem at once.
+import { parseArgs } from 'node:util';
+
+/**
+ * Each pair is the same client and server with and without weft. On a client-side pair the
+ * load generator process is the client under test, against a bare node:http server; on a
+ * server-side pair a bare undici Pool drives the server under test.
+ */
+export const PAIRS = {
+  axios: { side: 'client', server: 'node-http', plain: 'axios', weft: 'weft-axios' },
+  fetch: { side: 'client', server: 'node-http', plain: 'fetch', weft: 'weft-fetch' },
+  express: { side: 'server', client: 'undici', plain: 'express', weft: 'weft-express' },
+  fastify: { side: 'server', client: 'undici', plain: 'fastify', weft: 'weft-fastify' },
+};
+
+export const DEFAULTS = {
+  rounds: 5,
+  durationS: 3,
+  warmupS: 1,
+  concurrency: 32,
+  only: Object.keys(PAIRS),
+  cpuProf: false,
+};
+
+/** What `--quick` changes: a smoke test of every pair in about half a minute, not a measurement. */
+export const QUICK = { rounds: 2, durationS: 0.5, warmupS: 0.25 };
+
+export const USAGE = `usage: node bench/run.mjs [--rounds N] [--duration S] [--warmup S] [--concurrency C]
+                        [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
+  --rounds N        rounds per pair, variants alternated plain/weft then weft/plain (default ${DEFAULTS.rounds})
+  --duration S      measured seconds per run (default ${DEFAULTS.durationS})
+  --warmup S        unmeasured seconds before each run (default ${DEFAULTS.warmupS})
+  --concurrency C   calls in flight, closed loop (default ${DEFAULTS.concurrency})
+  --only LIST       pairs to run, comma-separated (default all)
+  --quick           short smoke run: ${QUICK.rounds} rounds of ${QUICK.durationS} s after ${QUICK.warmupS} s
+  --cpu-prof        write a V8 CPU profile of the process under test to bench/results/profiles/`;
+
+const NUMBERS = {
+  rounds: { key: 'rounds', min: 1, max: 100, integer: true },
+  duration: { key: 'durationS', min: 0.1, max: 600, integer: false },
+  warmup: { key: 'warmupS', min: 0, max: 60, integer: false },
+  concurrency: { key: 'concurrency', min: 1, max: 1024, integer: true },
+};
+
+/** The options from `argv`, or `{ problems }` listing every flag that is wrong. */
+export function parseOptions(argv) {
+  const { values, tokens } = parseArgs({
+    args: argv,
+    strict: false,
+    tokens: true,
+    options: {
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      concurrency: { type: 'string' },
+      only: { type: 'string' },
+      quick: { type: 'boolean' },
+      'cpu-prof': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const problems = [];
+  for (const token of tokens) {
+    if (token.kind === 'positional') problems.push(`unexpected argument "${token.value}"`);
+    if (
+      token.kind === 'option' &&
+      !['quick', 'cpu-prof', 'help', 'h', ...Object.keys(NUMBERS), 'only'].includes(token.name)
+    ) {
+      problems.push(`unknown flag --${token.name}`);
+    }
+  }
+  const options = { ...DEFAULTS, ...(values.quick ? QUICK : {}), cpuProf: values['cpu-prof'] === true };
+  for (const [flag, rule] of Object.entries(NUMBERS)) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const value = typeof text === 'string' ? Number(text) : Number.NaN;
+    if (!Number.isFinite(value) || value < rule.min || value > rule.max || (rule.integer && !Number.isInteger(value))) {
+      const kind = rule.integer ? 'an integer' : 'a number';
+      problems.push(`--${flag}: found ${JSON.stringify(text)}, expected ${kind} in ${rule.min}…${rule.max}`);
+    } else {
+      options[rule.key] = value;
+    }
+  }
+  if (values.only !== undefined) {
+    const names = typeof values.only === 'string' ? values.only.split(',').filter((n) => n !== '') : [];
+    const unknown = names.filter((n) => !(n in PAIRS));
+    if (names.length === 0 || unknown.length > 0) {
+      problems.push(
+        `--only: found ${JSON.stringify(values.only)}, expected a comma-separated subset of ${Object.keys(PAIRS).join(',')}`,
+      );
+    } else {
+      options.only = [...new Set(names)];
+    }
+  }
+  return { options, problems, help: values.help === true };
+}

@@ -1,0 +1,65 @@
+// Server process of one run: a bare node:http server, or Express / Fastify with or without weft, on 127.0.0.1.
+import { createServer } from 'node:http';
+import { createMesh } from '@weft/mesh';
+import express from 'express';
+import Fastify from 'fastify';
+
+/** The answer of every server: 61 bytes of JSON. */
+const PAYLOAD = { message: 'hello from the weft bench', id: 123456, ok: true };
+const BODY = JSON.stringify(PAYLOAD);
+const HOST = '127.0.0.1';
+
+function listenNode(handler) {
+  const server = createServer(handler);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, () => resolve(server));
+  });
+}
+
+async function start(kind) {
+  const weft = kind.startsWith('weft-');
+  const mesh = weft ? await createMesh({ service: 'bench' }) : undefined;
+  switch (kind) {
+    case 'node-http':
+      return listenNode((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
+        res.end(BODY);
+      });
+    case 'express':
+    case 'weft-express': {
+      const app = express();
+      if (mesh) app.use(mesh.express());
+      app.get('/json', (_req, res) => {
+        res.json(PAYLOAD);
+      });
+      return listenNode(app);
+    }
+    case 'fastify':
+    case 'weft-fastify': {
+      const app = Fastify({ logger: false });
+      if (mesh) await app.register(mesh.fastify());
+      app.get('/json', async () => PAYLOAD);
+      await app.listen({ port: 0, host: HOST });
+      return app.server;
+    }
+    default:
+      throw new Error(`unknown server kind "${kind}"`);
+  }
+}
+
+const kind = process.argv[2];
+const server = await start(kind);
+let connections = 0;
+server.on('connection', () => {
+  connections++;
+});
+// CPU time at the load generator's window marks, so the run can report server CPU per request.
+const marks = {};
+process.on('message', (message) => {
+  if (message.type === 'mark') marks[message.phase] = process.cpuUsage();
+  if (message.type === 'stop') process.send({ type: 'stopped', marks, connections }, () => process.exit(0));
+});
+// Never outlive the harness.
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'listening', port: server.address().port, bodyBytes: Buffer.byteLength(BODY) });

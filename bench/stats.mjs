@@ -1,0 +1,71 @@
+// Small statistics for the harness: percentiles of sorted latencies, medians across rounds, the summary table.
+
+/** The `q` (0…1) quantile of an ascending array, nearest rank; `NaN` when empty. */
+export function quantile(sorted, q) {
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  return sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))];
+}
+
+export function median(values) {
+  const sorted = [...values].filter(Number.isFinite).sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  return n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+}
+
+/** Per pair: the medians of each variant over its rounds, and weft/plain throughput. */
+export function summarize(runs, pairs, goal) {
+  return pairs.map((pair) => {
+    const of = (variant) => runs.filter((r) => r.pair === pair && r.variant === variant && r.error === undefined);
+    const side = (variant) => {
+      const rs = of(variant);
+      return {
+        rounds: rs.length,
+        rps: median(rs.map((r) => r.rps)),
+        p50Ms: median(rs.map((r) => r.p50Ms)),
+        p99Ms: median(rs.map((r) => r.p99Ms)),
+        clientCpuUsPerReq: median(rs.map((r) => r.clientCpuUsPerReq)),
+        serverCpuUsPerReq: median(rs.map((r) => r.serverCpuUsPerReq)),
+        errors: rs.reduce((sum, r) => sum + r.errors, 0),
+      };
+    };
+    const plain = side('plain');
+    const weft = side('weft');
+    // Ratios of the two variants measured back to back in the same round show how much of the spread is drift.
+    const roundRatios = [];
+    for (const r of of('weft')) {
+      const p = of('plain').find((x) => x.round === r.round);
+      if (p !== undefined) roundRatios.push(r.rps / p.rps);
+    }
+    const ratio = weft.rps / plain.rps;
+    // Cores other processes took during this pair's windows: a pair measured on a busy machine says so.
+    const otherCoresMax = Math.max(...runs.filter((r) => r.pair === pair).map((r) => r.otherCores ?? 0));
+    return { pair, plain, weft, ratio, roundRatios, otherCoresMax, meetsGoal: ratio >= goal };
+  });
+}
+
+const int = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const fixed = (n, digits) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+// Ratios are cut, not rounded, so 0.897 never shows as a goal-meeting 0.90.
+const ratio = (n) => (Number.isFinite(n) ? (Math.floor(n * 100) / 100).toFixed(2) : '–');
+
+/** The summary as a Markdown table, ready to paste into docs/performance.md. */
+export function formatTable(summary, pairs, goal) {
+  const lines = [
+    `| pair | side | plain req/s | weft req/s | weft/plain | round ratios | p50 ms plain → weft | p99 ms plain → weft | CPU µs/req plain → weft | ≥ ${goal.toFixed(2)} |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|',
+  ];
+  for (const s of summary) {
+    const side = pairs[s.pair].side;
+    const cpu = side === 'client' ? 'clientCpuUsPerReq' : 'serverCpuUsPerReq';
+    const ratios =
+      s.roundRatios.length === 0 ? '–' : `${ratio(Math.min(...s.roundRatios))}–${ratio(Math.max(...s.roundRatios))}`;
+    lines.push(
+      `| ${s.pair} | ${side} | ${int(s.plain.rps)} | ${int(s.weft.rps)} | **${ratio(s.ratio)}** | ${ratios} | ` +
+        `${fixed(s.plain.p50Ms, 2)} → ${fixed(s.weft.p50Ms, 2)} | ${fixed(s.plain.p99Ms, 2)} → ${fixed(s.weft.p99Ms, 2)} | ` +
+        `${fixed(s.plain[cpu], 0)} → ${fixed(s.weft[cpu], 0)} | ${s.meetsGoal ? 'yes' : '**no**'} |`,
+    );
+  }
+  return lines.join('\n');
+}
