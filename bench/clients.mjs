@@ -26,6 +26,19 @@ export async function makeClient(kind, port, concurrency) {
         close: () => pool.close(),
       };
     }
+    case 'weft-request': {
+      // mesh.request(): weft's own request model down the client pipeline, no client library around it.
+      const mesh = await weftMesh(port);
+      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers: {}, body: null };
+      return {
+        async send() {
+          const { status, body } = await mesh.request(request);
+          await body.dump();
+          if (status < 200 || status > 299) throw new Error(`status ${status}`);
+        },
+        close: () => mesh.close(),
+      };
+    }
     case 'axios': {
       // Node 20's global agent keeps connections alive; plain axios uses it, so both sides reuse sockets.
       if (http.globalAgent.keepAlive !== true) throw new Error('http.globalAgent does not keep connections alive');

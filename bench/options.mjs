@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
  * server-side pair a bare undici Pool drives the server under test.
  */
 export const PAIRS = {
+  // The pipeline alone: weft's own cost per call, over the same undici Pool a bare client uses.
+  pipeline: { side: 'client', server: 'node-http', plain: 'undici', weft: 'weft-request' },
   axios: { side: 'client', server: 'node-http', plain: 'axios', weft: 'weft-axios' },
   fetch: { side: 'client', server: 'node-http', plain: 'fetch', weft: 'weft-fetch' },
   express: { side: 'server', client: 'undici', plain: 'express', weft: 'weft-express' },

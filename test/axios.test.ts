@@ -48,6 +48,16 @@ describe('mesh.axios', () => {
     expect(res.headers['content-type']).toBe('application/json');
   });
 
+  it('joins baseURL and url as axios does, and lets an absolute url win', async () => {
+    const [a, b] = [await upstream('a'), await upstream('b')];
+    const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [a.address], details: [b.address] } } });
+    const api = m.axios('reviews', { baseURL: 'http://reviews/api/' });
+    expect((await api.get('v1/x')).data).toMatchObject({ name: 'a', url: '/api/v1/x' });
+    expect((await api.get('/v1/y', { params: { n: 1 } })).data).toMatchObject({ name: 'a', url: '/api/v1/y?n=1' });
+    expect((await api.get('http://details/z')).data).toMatchObject({ name: 'b', url: '/z' });
+    expect((await api.get('http://details/z', { allowAbsoluteUrls: false })).data.name).toBe('a');
+  });
+
   it('settles like axios: a 404 rejects with an AxiosError carrying the response', async () => {
     const a = await upstream('a', (_req, res) => {
       res.statusCode = 404;

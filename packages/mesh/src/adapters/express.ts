@@ -14,6 +14,13 @@ declare module 'node:http' {
   }
 }
 
+/** One listener for every response: no closure per call. */
+function onResponseClose(this: ServerResponse): void {
+  this.req.weft?.finish(this.statusCode);
+}
+
+const noop = (): void => {};
+
 interface ExpressCall extends InboundCall {
   res: ServerResponse;
   next: (error?: unknown) => void;
@@ -27,9 +34,10 @@ interface ExpressCall extends InboundCall {
 export function meshExpress(inbound: Inbound): ExpressMiddleware {
   const handler = inbound.pipeline((c) => {
     const call = c as ExpressCall;
-    const res = call.res;
-    res.once('close', () => call.finish?.(res.statusCode));
-    call.next();
+    call.res.on('close', onResponseClose);
+    const next = call.next;
+    call.next = noop;
+    next();
   });
   return (req, res, next) => {
     const call = inbound.newCall(req) as ExpressCall;

@@ -1,6 +1,6 @@
 // The fetch integration: a WHATWG fetch whose calls to mesh services go down the client pipeline.
 
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { WeftHeaders } from '@weft/core';
 import type { OutboundClient } from '../client/client.js';
 import { toRequestBody } from './body.js';
@@ -32,6 +32,31 @@ function headersOf(init: HeadersInit | undefined, request: Request | undefined):
   else for (const name in init) add(name, String((init as Record<string, string>)[name]));
   if (out['set-cookie'] !== undefined) delete out['set-cookie'];
   return out;
+}
+
+/**
+ * A Node stream as a web ReadableStream, with backpressure: the Node side pauses while the
+ * web side's queue is full. Hand-written because Readable.toWeb() spends most of its cost
+ * on set-up a response body does not need: about 15 % of a weft fetch call's CPU (bench/).
+ */
+function toWebStream(body: Readable): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      body.on('data', (chunk: Buffer | string) => {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        controller.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) body.pause();
+      });
+      body.once('end', () => controller.close());
+      body.once('error', (error) => controller.error(error));
+    },
+    pull() {
+      if (body.isPaused()) body.resume();
+    },
+    cancel(reason) {
+      body.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
 }
 
 function toWebHeaders(headers: WeftHeaders): Headers {
@@ -85,7 +110,7 @@ export function createMeshFetch(client: OutboundClient, fallback: FetchFunction 
       webBody =
         typeof response.body === 'string' || response.body instanceof Uint8Array
           ? (response.body as BodyInit)
-          : (Readable.toWeb(response.body) as unknown as ReadableStream);
+          : toWebStream(response.body);
     } else if (response.body !== null && typeof response.body === 'object' && 'resume' in response.body) {
       response.body.resume();
     }

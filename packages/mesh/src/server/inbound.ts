@@ -10,8 +10,21 @@ import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
  */
 export class InboundCall extends ServerCallContext {
   forwarded = false;
-  /** Settles the application's part of the pipeline once the response is sent. */
-  finish: ((status: number) => void) | undefined = undefined;
+  #settle: ((response: WeftResponse) => void) | undefined = undefined;
+
+  /** Called by the terminal handler as it hands the call to the application. */
+  forward(settle: (response: WeftResponse) => void): void {
+    this.forwarded = true;
+    this.#settle = settle;
+  }
+
+  /** Called by the adapter once the application's response is sent (or the client went away). */
+  finish(status: number): void {
+    const settle = this.#settle;
+    if (settle === undefined) return;
+    this.#settle = undefined;
+    settle({ status, headers: NO_HEADERS, body: null });
+  }
 }
 
 const NO_HEADERS = Object.freeze({});
@@ -21,8 +34,7 @@ export function applicationTerminal(forward: (call: InboundCall) => void): Handl
   return (_request, ctx) =>
     new Promise<WeftResponse>((resolve) => {
       const call = ctx as InboundCall;
-      call.forwarded = true;
-      call.finish = (status) => resolve({ status, headers: NO_HEADERS, body: null });
+      call.forward(resolve);
       forward(call);
     });
 }
