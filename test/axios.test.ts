@@ -50,7 +50,10 @@ describe('mesh.axios', () => {
 
   it('joins baseURL and url as axios does, and lets an absolute url win', async () => {
     const [a, b] = [await upstream('a'), await upstream('b')];
-    const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [a.address], details: [b.address] } } });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [a.address], details: [b.address] } },
+    });
     const api = m.axios('reviews', { baseURL: 'http://reviews/api/' });
     expect((await api.get('v1/x')).data).toMatchObject({ name: 'a', url: '/api/v1/x' });
     expect((await api.get('/v1/y', { params: { n: 1 } })).data).toMatchObject({ name: 'a', url: '/api/v1/y?n=1' });

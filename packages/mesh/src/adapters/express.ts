@@ -1,23 +1,18 @@
 // The Express integration: middleware that runs each inbound call through the server pipeline.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { debuglog } from 'node:util';
-import { errorAnswer, type Inbound, type InboundCall, requestOf, writeAnswer } from '../server/inbound.js';
+import {
+  errorAnswer,
+  type Inbound,
+  type InboundCall,
+  onResponseClose,
+  requestOf,
+  writeAnswer,
+} from '../server/inbound.js';
 
 const debug = debuglog('weft');
 
 export type ExpressMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
-
-declare module 'node:http' {
-  interface IncomingMessage {
-    /** The mesh's view of this inbound call (set by weft's Express middleware). */
-    weft?: InboundCall;
-  }
-}
-
-/** One listener for every response: no closure per call. */
-function onResponseClose(this: ServerResponse): void {
-  this.req.weft?.finish(this.statusCode);
-}
 
 const noop = (): void => {};
 

@@ -4,6 +4,13 @@ import type { TLSSocket } from 'node:tls';
 import { type Handler, isWeftError, ServerCallContext, type WeftRequest, type WeftResponse } from '@weft/core';
 import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
 
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The mesh's view of this inbound call, set by weft's Express middleware and Fastify plugin. */
+    weft?: InboundCall;
+  }
+}
+
 /**
  * The context of one inbound call as the adapters keep it: `forwarded` turns true when the
  * call has been handed to the application, after which only the application answers.
@@ -37,6 +44,11 @@ export function applicationTerminal(forward: (call: InboundCall) => void): Handl
       call.forward(resolve);
       forward(call);
     });
+}
+
+/** Ends the call of a response once it is sent or its client went away; one listener shared by every response. */
+export function onResponseClose(this: ServerResponse): void {
+  this.req.weft?.finish(this.statusCode);
 }
 
 /** The parts of the mesh an inbound adapter needs. */

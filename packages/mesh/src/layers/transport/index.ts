@@ -1,6 +1,7 @@
 // The transport: the end of the client pipeline, where a call leaves the process on a pooled keep-alive connection.
 import {
   type CallContext,
+  type Endpoint,
   type Handler,
   isWeftError,
   WeftError,
@@ -26,6 +27,12 @@ export interface TransportOptions {
 // undici refuses most of them outright.
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
 
+/**
+ * The headers as they go on the wire. The request's own object is used (a request belongs to
+ * the pipeline once sent), with the logical authority as its Host, as a sidecar keeps it:
+ * the server sees `reviews`, not an IP. Copied only when a hop-by-hop header must go.
+ * (undici itself skips headers whose value is undefined.)
+ */
 function forwardable(headers: WeftHeaders, authority: string): WeftHeaders {
   let out = headers;
   for (const name of HOP_BY_HOP) {
@@ -34,17 +41,7 @@ function forwardable(headers: WeftHeaders, authority: string): WeftHeaders {
       delete out[name];
     }
   }
-  if (out.host === undefined) {
-    // Keep the logical authority as the Host, as a sidecar does: the server sees `reviews`, not an IP.
-    if (out === headers) out = { ...headers };
-    out.host = authority;
-  }
-  for (const name in out) {
-    if (out[name] === undefined) {
-      if (out === headers) out = { ...headers };
-      delete out[name];
-    }
-  }
+  if (out.host === undefined) out.host = authority;
   return out;
 }
 
@@ -63,6 +60,8 @@ function abortReason(reason: unknown): unknown {
  */
 export class Transport {
   readonly #pools = new Map<string, Pool>();
+  /** The pool of each endpoint object, so a call to a known endpoint builds no origin string. */
+  #byEndpoint = new WeakMap<Endpoint, Pool>();
   readonly #options: TransportOptions;
   #closed = false;
 
@@ -97,11 +96,15 @@ export class Transport {
             }),
       );
     }
-    const origin = request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`;
+    let pool = this.#byEndpoint.get(endpoint);
+    if (pool === undefined) {
+      pool = this.#pool(request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`);
+      if (request.scheme === 'http') this.#byEndpoint.set(endpoint, pool);
+    }
     const remaining = ctx.remainingMs();
     const waitMs =
       remaining === Number.POSITIVE_INFINITY ? this.#options.noDeadlineHeadersTimeoutMs : Math.max(1, remaining);
-    return this.#pool(origin)
+    return pool
       .request({
         method: request.method as 'GET',
         path: request.path,
@@ -138,6 +141,7 @@ export class Transport {
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    this.#byEndpoint = new WeakMap();
     await Promise.all(pools.map((p) => p.close()));
   }
 
@@ -146,6 +150,7 @@ export class Transport {
     this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    this.#byEndpoint = new WeakMap();
     await Promise.all(pools.map((p) => p.destroy()));
   }
 }
