@@ -86,6 +86,20 @@ describe('mesh.axios', () => {
     expect((await m.axios('reviews').get('/')).data).toEqual({ zipped: true });
   });
 
+  it('fails with WEFT_ERR_UPSTREAM_RESET when the connection drops mid-body', async () => {
+    const a = await upstream('cut', (_req, res) => {
+      res.setHeader('content-length', '100');
+      res.write('only part of it');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [a.address] } } });
+    const error = await m
+      .axios('reviews')
+      .get('/')
+      .catch((e: unknown) => e);
+    expect(isWeftError(error, 'WEFT_ERR_UPSTREAM_RESET')).toBe(true);
+  });
+
   it('passes a host outside the mesh through as plain HTTP under ALLOW_ANY', async () => {
     const outside = await upstream('outside');
     const m = await mesh({ service: 'productpage' });

@@ -63,6 +63,19 @@ describe('mesh.fetch', () => {
     expect(rest).toBe('second');
   });
 
+  it('fails the body read with WEFT_ERR_UPSTREAM_RESET when the connection drops mid-body', async () => {
+    const a = await upstream('cut', (_req, res) => {
+      res.setHeader('content-length', '100');
+      res.write('only part of it');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [a.address] } } });
+    const res = await m.fetch('http://reviews/');
+    expect(res.status).toBe(200);
+    const error = await res.text().catch((e: unknown) => e);
+    expect(isWeftError(error, 'WEFT_ERR_UPSTREAM_RESET')).toBe(true);
+  });
+
   it('passes other hosts to the platform fetch under ALLOW_ANY', async () => {
     const outside = await upstream('outside');
     const m = await mesh({ service: 'productpage' });

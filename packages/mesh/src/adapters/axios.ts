@@ -125,7 +125,7 @@ export function meshAxiosAdapter(client: OutboundClient, fallback: AxiosAdapter)
       if (error instanceof RangeError) {
         throw new AxiosError(error.message, AxiosError.ERR_BAD_RESPONSE, config);
       }
-      throw error instanceof WeftError
+      throw isWeftError(error)
         ? error
         : new WeftError('WEFT_ERR_UPSTREAM_RESET', `response body from ${url.host} was cut off`, {
             service: url.host,

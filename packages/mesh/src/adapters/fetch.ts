@@ -1,7 +1,7 @@
 // The fetch integration: a WHATWG fetch whose calls to mesh services go down the client pipeline.
 
 import type { Readable } from 'node:stream';
-import type { WeftHeaders } from '@weft/core';
+import { isWeftError, WeftError, type WeftHeaders } from '@weft/core';
 import type { OutboundClient } from '../client/client.js';
 import { toRequestBody } from './body.js';
 
@@ -39,7 +39,7 @@ function headersOf(init: HeadersInit | undefined, request: Request | undefined):
  * web side's queue is full. Hand-written because Readable.toWeb() spends most of its cost
  * on set-up a response body does not need: about 15 % of a weft fetch call's CPU (bench/).
  */
-function toWebStream(body: Readable): ReadableStream<Uint8Array> {
+function toWebStream(body: Readable, authority: string): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(controller) {
       body.on('data', (chunk: Buffer | string) => {
@@ -48,7 +48,16 @@ function toWebStream(body: Readable): ReadableStream<Uint8Array> {
         if ((controller.desiredSize ?? 0) <= 0) body.pause();
       });
       body.once('end', () => controller.close());
-      body.once('error', (error) => controller.error(error));
+      body.once('error', (error) => {
+        controller.error(
+          isWeftError(error)
+            ? error
+            : new WeftError('WEFT_ERR_UPSTREAM_RESET', `response body from ${authority} was cut off`, {
+                service: authority,
+                cause: error,
+              }),
+        );
+      });
     },
     pull() {
       if (body.isPaused()) body.resume();
@@ -110,7 +119,7 @@ export function createMeshFetch(client: OutboundClient, fallback: FetchFunction 
       webBody =
         typeof response.body === 'string' || response.body instanceof Uint8Array
           ? (response.body as BodyInit)
-          : toWebStream(response.body);
+          : toWebStream(response.body, url.host);
     } else if (response.body !== null && typeof response.body === 'object' && 'resume' in response.body) {
       response.body.resume();
     }
