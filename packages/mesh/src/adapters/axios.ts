@@ -3,7 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { type RequestBody, WeftError, type WeftHeaders } from '@weft/core';
+import { isWeftError, type RequestBody, WeftError, type WeftHeaders } from '@weft/core';
 import axios, {
   type AxiosAdapter,
   AxiosError,
