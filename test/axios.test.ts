@@ -1,25 +1,11 @@
 // End to end: weft's axios client against real node:http servers on loopback.
 
 import { gzipSync } from 'node:zlib';
-import { createMesh, isWeftError, type Mesh } from '@weft/mesh';
+import { isWeftError } from '@weft/mesh';
 import axios, { AxiosError } from 'axios';
-import { afterEach, describe, expect, it } from 'vitest';
-import { refusingAddress, startUpstream, type Upstream } from './support/upstreams.js';
-
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((o) => o.close()));
-});
-async function upstream(name: string, behaviour?: Parameters<typeof startUpstream>[1]): Promise<Upstream> {
-  const u = await startUpstream(name, behaviour);
-  open.push(u);
-  return u;
-}
-async function mesh(options: Parameters<typeof createMesh>[0]): Promise<Mesh> {
-  const m = await createMesh(options);
-  open.push(m);
-  return m;
-}
+import { describe, expect, it } from 'vitest';
+import { mesh, upstream } from './support/lifecycle.js';
+import { refusingAddress } from './support/upstreams.js';
 
 describe('mesh.axios', () => {
   it('spreads calls to a logical service across its endpoints in turn', async () => {

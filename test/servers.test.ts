@@ -1,18 +1,9 @@
 // End to end: Express and Fastify services on the mesh, called by weft's axios and fetch clients.
-import { createMesh, type Mesh, type MeshServer } from '@weft/mesh';
+import type { Mesh, MeshServer } from '@weft/mesh';
 import express from 'express';
 import Fastify from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
-
-const open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((o) => o.close()));
-});
-async function mesh(options: Parameters<typeof createMesh>[0]): Promise<Mesh> {
-  const m = await createMesh(options);
-  open.push(m);
-  return m;
-}
+import { describe, expect, it } from 'vitest';
+import { mesh } from './support/lifecycle.js';
 
 /** A reviews service on Express behind weft's middleware; answers with its version and what the mesh told it. */
 async function expressReviews(version: string): Promise<{ mesh: Mesh; server: MeshServer }> {

@@ -1,6 +1,7 @@
 // What the server adapters share: the inbound pipeline, the request view of a Node request, and answers the mesh writes itself.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { debuglog } from 'node:util';
 import { type Handler, isWeftError, ServerCallContext, type WeftRequest, type WeftResponse } from '@weft/core';
 import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
 
@@ -11,21 +12,38 @@ declare module 'node:http' {
   }
 }
 
+const debug = debuglog('weft');
+const noop = (): void => {};
+
 /**
  * The context of one inbound call as the adapters keep it: `forwarded` turns true when the
  * call has been handed to the application, after which only the application answers.
  */
 export class InboundCall extends ServerCallContext {
   forwarded = false;
+  /** The Node response the call is answered on. */
+  res: ServerResponse | undefined = undefined;
+  /** The adapter's own handle on the call (Fastify's reply), for its way of answering. */
+  native: unknown = undefined;
+  /** The framework's continuation: Express's next(), Fastify's hook done(). Used once, then dropped. */
+  proceed: () => void = noop;
   #settle: ((response: WeftResponse) => void) | undefined = undefined;
 
-  /** Called by the terminal handler as it hands the call to the application. */
+  /** Hands the call to the application; the pipeline's terminal resolves when `finish` is called. */
   forward(settle: (response: WeftResponse) => void): void {
     this.forwarded = true;
     this.#settle = settle;
+    // The response's 'close' (one shared listener, no closure per call) ends the call; it
+    // also fires when the client goes away.
+    this.res?.on('close', onResponseClose);
+    // Drop the continuation once used: holding Fastify's done() kept each request's objects
+    // alive into V8's old generation (measured: 5-6 full GCs in 4 s instead of 1 under load).
+    const proceed = this.proceed;
+    this.proceed = noop;
+    proceed();
   }
 
-  /** Called by the adapter once the application's response is sent (or the client went away). */
+  /** Called once the application's response is sent or its client went away. */
   finish(status: number): void {
     const settle = this.#settle;
     if (settle === undefined) return;
@@ -36,38 +54,54 @@ export class InboundCall extends ServerCallContext {
 
 const NO_HEADERS = Object.freeze({});
 
-/** The application as the pipeline's terminal: resolves when the adapter reports the response sent. */
-export function applicationTerminal(forward: (call: InboundCall) => void): Handler<ServerCallContext> {
-  return (_request, ctx) =>
-    new Promise<WeftResponse>((resolve) => {
-      const call = ctx as InboundCall;
-      call.forward(resolve);
-      forward(call);
-    });
-}
-
-/** Ends the call of a response once it is sent or its client went away; one listener shared by every response. */
-export function onResponseClose(this: ServerResponse): void {
+function onResponseClose(this: ServerResponse): void {
   this.req.weft?.finish(this.statusCode);
 }
 
-/** The parts of the mesh an inbound adapter needs. */
+/** The application as the pipeline's terminal: resolves when the response has been sent. */
+const applicationTerminal: Handler<ServerCallContext> = (_request, ctx) =>
+  new Promise<WeftResponse>((resolve) => (ctx as InboundCall).forward(resolve));
+
+/** How an adapter writes an answer the pipeline gave instead of the application. */
+export type WriteAnswer = (call: InboundCall, answer: WeftResponse) => void;
+
+/** The inbound side of a mesh as the server adapters see it: the server pipeline, built once. */
 export class Inbound {
-  readonly parts: ServerPipelineParts;
+  readonly #handler: Handler<ServerCallContext>;
+  readonly #localService: string;
 
   constructor(parts: ServerPipelineParts) {
-    this.parts = parts;
+    this.#handler = buildServerPipeline(parts, applicationTerminal);
+    this.#localService = parts.localService;
   }
 
-  /** Builds the pipeline once for an adapter, around the adapter's way of reaching the application. */
-  pipeline(forward: (call: InboundCall) => void): Handler<ServerCallContext> {
-    return buildServerPipeline(this.parts, applicationTerminal(forward));
-  }
-
-  newCall(req: IncomingMessage): InboundCall {
+  /**
+   * Runs one inbound call through the pipeline. `proceed` continues to the application;
+   * `write` answers for the mesh when a layer refuses the call. Returns the call's context.
+   */
+  run(
+    req: IncomingMessage,
+    res: ServerResponse,
+    proceed: () => void,
+    write: WriteAnswer,
+    native?: unknown,
+  ): InboundCall {
     const call = new InboundCall();
-    call.localService = this.parts.localService;
+    call.localService = this.#localService;
     call.remoteAddress = req.socket.remoteAddress;
+    call.res = res;
+    call.proceed = proceed;
+    call.native = native;
+    req.weft = call;
+    this.#handler(requestOf(req), call).then(
+      (answer) => {
+        if (!call.forwarded) write(call, answer);
+      },
+      (error: unknown) => {
+        if (!call.forwarded) write(call, errorAnswer(error));
+        else debug('inbound layer failed after the application answered: %o', error);
+      },
+    );
     return call;
   }
 }
@@ -96,7 +130,7 @@ export function errorAnswer(error: unknown): { status: number; headers: Record<s
   };
 }
 
-/** Writes an answer a layer gave instead of the application. */
+/** Writes an answer a layer gave instead of the application, on the Node response. */
 export function writeAnswer(res: ServerResponse, answer: WeftResponse): void {
   if (res.headersSent) {
     res.destroy();
