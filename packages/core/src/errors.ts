@@ -14,6 +14,32 @@ export const ERROR_CODES = {
   WEFT_ERR_SERVICE_NAME: { status: 500, flag: '', retryable: false },
   WEFT_ERR_ADDRESS: { status: 500, flag: '', retryable: false },
   WEFT_ERR_INTEGRATION_MISSING: { status: 500, flag: '', retryable: false },
+  // policy: reading, checking and compiling Istio resources and the concise weft form
+  WEFT_ERR_POLICY_SOURCE: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_PARSE: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_KIND: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_NAME: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_DUPLICATE: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_FIELD_UNKNOWN: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_FIELD_REQUIRED: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_FIELD_TYPE: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_VALUE: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_ONEOF: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_DURATION: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_PERCENT: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_REGEX: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_SELECTOR: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_POLICY_HOST: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_ROUTE_WEIGHT: { status: 500, flag: '', retryable: false },
+  WEFT_WARN_ROUTE_WEIGHT_SUM: { status: 500, flag: '', retryable: false },
+  WEFT_WARN_POLICY_UNIMPLEMENTED: { status: 500, flag: '', retryable: false },
+  // policy analysis across resources, as istioctl analyze
+  WEFT_ANALYZE_SUBSET_UNKNOWN: { status: 500, flag: '', retryable: false },
+  WEFT_ANALYZE_HOST_UNKNOWN: { status: 500, flag: '', retryable: false },
+  WEFT_ANALYZE_ROUTE_UNREACHABLE: { status: 500, flag: '', retryable: false },
+  WEFT_ANALYZE_DESTINATION_RULE_CONFLICT: { status: 500, flag: '', retryable: false },
+  WEFT_ANALYZE_VIRTUAL_SERVICE_CONFLICT: { status: 500, flag: '', retryable: false },
+  WEFT_ANALYZE_SELECTOR_NO_MATCH: { status: 500, flag: '', retryable: false },
   // outbound calls
   WEFT_ERR_REQUEST_INVALID: { status: 400, flag: '', retryable: false },
   WEFT_ERR_REGISTRY_ONLY: { status: 502, flag: '', retryable: false },
@@ -33,6 +59,8 @@ export interface ConfigProblem {
   code: WeftErrorCode;
   /** Where the configuration came from: a file (`file:line:column`) or `createMesh options`. */
   source: string;
+  /** The resource the problem is in, e.g. `VirtualService default/reviews`, when there is one. */
+  resource?: string;
   /** Path of the field inside the source, e.g. `discovery.static.reviews[1]`. */
   path: string;
   /** What is wrong, in a sentence. */
@@ -113,7 +141,8 @@ export function configError(problems: ConfigProblem[]): WeftError {
 }
 
 export function formatProblem(p: ConfigProblem): string {
-  let line = `  ${p.code} at ${p.source} ${p.path}: ${p.message}`;
+  const where = p.resource === undefined ? `${p.source} ${p.path}` : `${p.source} ${p.resource} ${p.path}`;
+  let line = `  ${p.code} at ${where}: ${p.message}`;
   if (p.found !== undefined) line += `; found ${p.found}`;
   if (p.expected !== undefined) line += `; expected ${p.expected}`;
   return line;

@@ -1,5 +1,6 @@
 // createMesh's options: their types, their defaults (with units), and the check that reports every mistake at once.
-import { type ConfigProblem, configError, type WeftErrorCode } from '@weft/core';
+import { type ConfigProblem, configError } from '@weft/core';
+import { issueToProblems, OPTION_CODES } from '@weft/policy';
 import { z } from 'zod';
 import {
   ADDRESS_EXPECTED,
@@ -9,7 +10,6 @@ import {
   type ParsedAddress,
   parseAddress,
 } from './address.js';
-import { suggest } from './suggest.js';
 
 /** An endpoint in static discovery: `'host:port'`, or the address with what balancing and subsets read. */
 export type StaticEndpoint =
@@ -99,9 +99,10 @@ export interface ResolvedMeshOptions {
 
 const SOURCE = 'createMesh options';
 
-const dnsLabel = z
-  .string()
-  .refine(isDnsLabel, { params: { weft: 'WEFT_ERR_SERVICE_NAME', expected: DNS_LABEL_EXPECTED } });
+const dnsLabel = z.string().refine(isDnsLabel, {
+  message: 'not a valid service or namespace name',
+  params: { weft: 'WEFT_ERR_SERVICE_NAME', expected: DNS_LABEL_EXPECTED },
+});
 const address = z.string().superRefine((value, ctx) => {
   const parsed = parseAddress(value);
   if (typeof parsed === 'string') {
@@ -148,122 +149,16 @@ const schema = z.strictObject({
   clusterDomain: z.string().min(1).optional(),
 });
 
-type Issue = z.core.$ZodIssue;
-
-function pathOf(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
-  }
-  return out === '' ? '(root)' : out;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
-/** Known keys of the object schema at `path`, for "did you mean". */
-function knownKeysAt(path: readonly PropertyKey[]): string[] {
-  const unwrap = (t: z.ZodType | undefined): z.ZodType | undefined => {
-    let s = t;
-    while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
-    if (s instanceof z.ZodUnion) s = (s.options as z.ZodType[]).find((o) => o instanceof z.ZodObject) ?? s;
-    return s;
-  };
-  let s = unwrap(schema);
-  for (const key of path) {
-    if (s instanceof z.ZodObject) s = unwrap(s.shape[key as string] as z.ZodType | undefined);
-    else if (s instanceof z.ZodRecord) s = unwrap(s.valueType as z.ZodType);
-    else if (s instanceof z.ZodArray) s = unwrap(s.element as z.ZodType);
-    else return [];
-  }
-  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
-}
-
-function toProblems(issue: Issue, input: unknown): ConfigProblem[] {
-  const base = { source: SOURCE, severity: 'error' as const };
-  if (issue.code === 'unrecognized_keys') {
-    const known = knownKeysAt(issue.path);
-    return issue.keys.map((key) => {
-      const near = suggest(key, known);
-      return {
-        ...base,
-        code: 'WEFT_ERR_OPTION_UNKNOWN' as const,
-        path: pathOf([...issue.path, key]),
-        message: `unknown option "${key}"${near === undefined ? '' : `; did you mean "${near}"?`}`,
-        expected: `one of ${known.map((k) => `"${k}"`).join(', ')}`,
-      };
-    });
-  }
-  if (issue.code === 'invalid_union') {
-    // An endpoint is a string or an object: report the branch the user was writing.
-    const found = valueAt(input, issue.path);
-    const branch = issue.errors[typeof found === 'string' || typeof found !== 'object' ? 0 : 1] ?? [];
-    if (typeof found !== 'string' && (typeof found !== 'object' || found === null)) {
-      return [
-        {
-          ...base,
-          code: 'WEFT_ERR_OPTION_TYPE',
-          path: pathOf(issue.path),
-          message: 'an endpoint is an address string or an object with an "address"',
-          found: show(found),
-          expected: `${ADDRESS_EXPECTED} or { address, labels?, locality?, weight? }`,
-        },
-      ];
-    }
-    return branch.flatMap((inner) => toProblems({ ...inner, path: [...issue.path, ...inner.path] } as Issue, input));
-  }
-  const found = valueAt(input, issue.path);
-  const params = (issue as { params?: { weft?: WeftErrorCode; expected?: string } }).params;
-  let code: WeftErrorCode = 'WEFT_ERR_OPTION_VALUE';
-  let expected = params?.expected;
-  if (params?.weft !== undefined) code = params.weft;
-  else if (issue.code === 'invalid_type') {
-    code = found === undefined ? 'WEFT_ERR_OPTION_REQUIRED' : 'WEFT_ERR_OPTION_TYPE';
-    expected ??= `a ${issue.expected}`;
-  } else if (issue.code === 'invalid_value') {
-    expected ??= `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    const near = typeof found === 'string' ? suggest(found, issue.values.map(String)) : undefined;
-    issue = { ...issue, message: `not an allowed value${near === undefined ? '' : `; did you mean "${near}"?`}` };
-  } else if (issue.code === 'too_small') {
-    expected ??= `at least ${String(issue.minimum)}`;
-  } else if (issue.code === 'too_big') {
-    expected ??= `at most ${String(issue.maximum)}`;
-  }
-  const message =
-    code === 'WEFT_ERR_OPTION_REQUIRED'
-      ? 'this option is required'
-      : code === 'WEFT_ERR_SERVICE_NAME'
-        ? 'not a valid service or namespace name'
-        : issue.message;
-  const problem: ConfigProblem = { ...base, code, path: pathOf(issue.path), message, found: show(found) };
-  if (expected !== undefined) problem.expected = expected;
-  return [problem];
-}
-
 /**
  * Checks createMesh's options and fills in defaults. Throws one `WEFT_ERR_CONFIG_INVALID`
  * listing every problem found (each with its own code and option path).
  */
 export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
   const parsed = schema.safeParse(input);
-  const problems: ConfigProblem[] = parsed.success ? [] : parsed.error.issues.flatMap((i) => toProblems(i, input));
+  const context = { schema, input, codes: OPTION_CODES, locate: () => SOURCE };
+  const problems: ConfigProblem[] = parsed.success
+    ? []
+    : parsed.error.issues.flatMap((i) => issueToProblems(i, context));
   const clusterDomain = (parsed.success && parsed.data.clusterDomain) || DEFAULTS.clusterDomain;
   for (const key of Object.keys((parsed.success && parsed.data.discovery?.static) || {})) {
     const reason = checkServiceHost(key, clusterDomain);
