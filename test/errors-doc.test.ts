@@ -5,7 +5,7 @@ import { ERROR_CODES } from '@weft/mesh';
 import { describe, expect, it } from 'vitest';
 
 const page = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-const documented = [...page.matchAll(/^### (WEFT_ERR_[A-Z0-9_]+)$/gm)].map((m) => m[1] as string);
+const documented = [...page.matchAll(/^### (WEFT_(?:ERR|WARN|ANALYZE)_[A-Z0-9_]+)$/gm)].map((m) => m[1] as string);
 
 describe('docs/errors.md', () => {
   it('documents every error code', () => {
