@@ -1,5 +1,6 @@
 // createMesh: one service's mesh — its options checked, its registry filled, its pipelines built, its adapters handed out.
 import { WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import { PolicyStore } from '@weft/policy';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
 import type { FastifyPluginCallback } from 'fastify';
 import { type ExpressMiddleware, meshExpress } from './adapters/express.js';
@@ -29,6 +30,8 @@ export interface Mesh {
   readonly options: ResolvedMeshOptions;
   /** The registry of services and their endpoints. */
   readonly registry: ServiceRegistry;
+  /** The policy: `current()` snapshot, `update(input)`, `lastError`, `onChange`/`onError` events. */
+  readonly policy: PolicyStore;
   /**
    * An axios instance on the mesh. `mesh.axios('reviews')`: relative URLs go to the logical
    * service. `mesh.axios()`: full URLs; mesh hosts through the mesh. `mesh.axios(instance)`:
@@ -65,6 +68,19 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const registry = new ServiceRegistry({ namespace: resolved.namespace, clusterDomain: resolved.clusterDomain });
   loadStatic(registry, resolved.staticEndpoints);
 
+  const policy = new PolicyStore({
+    namespace: resolved.namespace,
+    clusterDomain: resolved.clusterDomain,
+    watch: resolved.watchPolicy,
+  });
+  // The first load must succeed: a mesh never starts on policy it could not read.
+  try {
+    await policy.update(resolved.policy);
+  } catch (error) {
+    policy.close();
+    throw error;
+  }
+
   const outboundStats = new TrafficStats();
   const inboundStats = new TrafficStats();
   const transport = new Transport({
@@ -87,6 +103,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   return {
     options: resolved,
     registry,
+    policy,
     axios(service, defaults) {
       if (axiosModule === undefined) {
         throw new WeftError(
@@ -114,6 +131,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     close() {
       closing ??= (async () => {
         client.close();
+        policy.close();
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
       })();

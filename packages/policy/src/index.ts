@@ -9,6 +9,11 @@ export {
   pathText,
   show,
 } from './problems.js';
-export { parseDurationMs } from './schema/kit.js';
+export { findKind, KINDS } from './schema/kinds.js';
+export { type KindSchema, parseDurationMs } from './schema/kit.js';
+export { type HostPolicy, PolicySnapshot, qualifyHost, type SnapshotOptions } from './snapshot.js';
+export { listSources, type PolicyInput, type PolicySource, type ReadSource, readSources } from './source/load.js';
 export { codeDocument, type ParseError, parseText, type SourceDocument } from './source/parse.js';
+export { type Compiled, compileInput, PolicyStore, type PolicyStoreOptions } from './store.js';
 export { suggest } from './suggest.js';
+export { type Checked, checkDocument, duplicateProblems, type PolicyResource, pathsOf } from './validate.js';

@@ -1,6 +1,6 @@
 // createMesh's options: their types, their defaults (with units), and the check that reports every mistake at once.
 import { type ConfigProblem, configError } from '@weft/core';
-import { issueToProblems, OPTION_CODES } from '@weft/policy';
+import { issueToProblems, OPTION_CODES, type PolicyInput } from '@weft/policy';
 import { z } from 'zod';
 import {
   ADDRESS_EXPECTED,
@@ -59,6 +59,14 @@ export interface MeshOptions {
   drainTimeoutMs?: number;
   /** Host name suffix of services; default `cluster.local`. */
   clusterDomain?: string;
+  /**
+   * Istio resources and weft's concise form: objects, file paths, directories and globs, in
+   * any mix; a later source replaces an earlier one's resource of the same kind, namespace
+   * and name. See docs/policy.md.
+   */
+  policy?: PolicyInput;
+  /** Reload file sources when they change; default true. */
+  watchPolicy?: boolean;
 }
 
 /** Every default, in one place, with its unit in its name. */
@@ -95,6 +103,8 @@ export interface ResolvedMeshOptions {
   connectTimeoutMs: number;
   drainTimeoutMs: number;
   clusterDomain: string;
+  policy: PolicyInput | undefined;
+  watchPolicy: boolean;
 }
 
 const SOURCE = 'createMesh options';
@@ -147,6 +157,9 @@ const schema = z.strictObject({
     .optional(),
   drainTimeoutMs: ms(3_600_000).optional(),
   clusterDomain: z.string().min(1).optional(),
+  // Checked by the policy loader, which reports problems with their files and lines.
+  policy: z.unknown().optional(),
+  watchPolicy: z.boolean().optional(),
 });
 
 /**
@@ -207,5 +220,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     connectTimeoutMs: o.connectionPool?.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
     drainTimeoutMs: o.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,
     clusterDomain,
+    policy: o.policy as PolicyInput | undefined,
+    watchPolicy: o.watchPolicy ?? true,
   };
 }

@@ -1,0 +1,259 @@
+// One document of a source checked as a resource: the envelope, the kind, the spec, and warnings for fields weft does not act on yet.
+import type { ConfigProblem, WeftErrorCode } from '@weft/core';
+import { z } from 'zod';
+import { issueToProblems, POLICY_CODES, pathText, show } from './problems.js';
+import { findKind, KINDS } from './schema/kinds.js';
+import { type KindSchema, params } from './schema/kit.js';
+import type { SourceDocument } from './source/parse.js';
+import { suggest } from './suggest.js';
+
+/** A resource that passed every check, as the compiler reads it. */
+export interface PolicyResource {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  /** `metadata.namespace`, or the workload's namespace when the resource gives none. */
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: unknown;
+  /** Where it was read: `file.yaml:12` or `policy[0]`. */
+  readonly origin: string;
+  /** `Kind/namespace/name`: a later source's resource with the same key replaces an earlier one. */
+  readonly key: string;
+}
+
+export interface Checked {
+  resources: PolicyResource[];
+  problems: ConfigProblem[];
+}
+
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+const envelope = z.strictObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  metadata: z.looseObject({
+    name: z.string().refine((n) => DNS_SUBDOMAIN.test(n), {
+      message: 'not a valid resource name',
+      ...params('WEFT_ERR_POLICY_NAME', 'a DNS subdomain: lower-case letters, digits, "-" and ".", at most 253'),
+    }),
+    namespace: z
+      .string()
+      .refine((n) => DNS_LABEL.test(n), {
+        message: 'not a valid namespace',
+        ...params('WEFT_ERR_POLICY_NAME', 'a DNS label: 1 to 63 lower-case letters, digits or "-"'),
+      })
+      .optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+  }),
+  spec: z.unknown().optional(),
+  status: z.unknown().optional(),
+});
+
+type Envelope = z.infer<typeof envelope>;
+
+function problem(
+  doc: SourceDocument,
+  path: readonly PropertyKey[],
+  code: WeftErrorCode,
+  message: string,
+  extra: Partial<ConfigProblem> = {},
+): ConfigProblem {
+  return { code, source: doc.locate(path), path: pathText(path), message, severity: 'error', ...extra };
+}
+
+function kindProblem(doc: SourceDocument, apiVersion: string, kind: string): ConfigProblem {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
+  const sameKind = KINDS.find((k) => k.kind === kind && k.group === group);
+  if (sameKind !== undefined) {
+    return problem(doc, ['apiVersion'], 'WEFT_ERR_POLICY_KIND', `${kind} has no version "${version}"`, {
+      found: show(apiVersion),
+      expected: `one of ${sameKind.versions.map((v) => `"${group}/${v}"`).join(', ')}`,
+    });
+  }
+  const names = [...new Set(KINDS.map((k) => k.kind))];
+  const near = suggest(kind, names);
+  return problem(
+    doc,
+    ['kind'],
+    'WEFT_ERR_POLICY_KIND',
+    `weft reads no ${apiVersion} ${kind}${near === undefined ? '' : `; did you mean "${near}"?`}`,
+    {
+      found: show(`${apiVersion} ${kind}`),
+      expected: `one of ${KINDS.map((k) => `${k.group}/${k.versions[0]} ${k.kind}`).join(', ')}`,
+    },
+  );
+}
+
+/** Every concrete path below `value` that `pattern` (`http[].mirror`) names and that is set. */
+export function pathsOf(value: unknown, pattern: string): PropertyKey[][] {
+  let current: { value: unknown; path: PropertyKey[] }[] = [{ value, path: [] }];
+  for (const part of pattern.split('.')) {
+    const each = part.endsWith('[]');
+    const key = each ? part.slice(0, -2) : part;
+    const next: typeof current = [];
+    for (const { value: v, path } of current) {
+      if (v === null || typeof v !== 'object') continue;
+      const child = (v as Record<string, unknown>)[key];
+      if (child === undefined || child === null) continue;
+      if (each) {
+        if (Array.isArray(child)) child.forEach((item, i) => next.push({ value: item, path: [...path, key, i] }));
+      } else {
+        next.push({ value: child, path: [...path, key] });
+      }
+    }
+    current = next;
+  }
+  return current.map((c) => c.path);
+}
+
+function unimplementedWarnings(
+  doc: SourceDocument,
+  prefix: PropertyKey[],
+  kind: KindSchema,
+  spec: unknown,
+  resource: string,
+): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const pattern of kind.unimplemented) {
+    for (const path of pathsOf(spec, pattern)) {
+      const full = [...prefix, 'spec', ...path];
+      out.push({
+        code: 'WEFT_WARN_POLICY_UNIMPLEMENTED',
+        source: doc.locate(full),
+        path: pathText(full),
+        resource,
+        message: `weft does not act on ${kind.kind} "${pattern}" yet; the field is accepted and has no effect`,
+        severity: 'warning',
+      });
+    }
+  }
+  return out;
+}
+
+/** Weights of each route of a VirtualService: none may leave a route with nowhere to go; a sum ≠ 100 is flagged. */
+function weightProblems(doc: SourceDocument, prefix: PropertyKey[], spec: unknown, resource: string): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const section of ['http', 'tls', 'tcp']) {
+    for (const path of pathsOf(spec, `${section}[].route`)) {
+      const route = path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)[k], spec) as {
+        weight?: number;
+      }[];
+      if (!Array.isArray(route) || route.length < 2) continue;
+      const sum = route.reduce((s, d) => s + (d.weight ?? 0), 0);
+      const full = [...prefix, 'spec', ...path];
+      if (sum === 0) {
+        out.push({
+          ...problem(
+            doc,
+            full,
+            'WEFT_ERR_ROUTE_WEIGHT',
+            'every destination of this route has weight 0: it could send nowhere',
+          ),
+          resource,
+          expected: 'at least one destination with a weight above 0',
+        });
+      } else if (sum !== 100) {
+        out.push({
+          ...problem(
+            doc,
+            full,
+            'WEFT_WARN_ROUTE_WEIGHT_SUM',
+            `the weights add up to ${sum}, not 100; they are read relatively (weight / ${sum})`,
+          ),
+          resource,
+          severity: 'warning',
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** Checks one value found at `prefix` of a document (a document, or an item of a `List`). */
+function checkOne(
+  doc: SourceDocument,
+  value: unknown,
+  prefix: PropertyKey[],
+  defaultNamespace: string,
+  out: Checked,
+): void {
+  const locate = doc.locate;
+  const head = envelope.safeParse(value);
+  if (!head.success) {
+    const ctx = { schema: envelope, input: value, codes: POLICY_CODES, prefix, locate };
+    out.problems.push(...head.error.issues.flatMap((i) => issueToProblems(i, ctx)));
+    return;
+  }
+  const e: Envelope = head.data;
+  const kind = findKind(e.apiVersion, e.kind);
+  if (kind === undefined) {
+    out.problems.push(kindProblem({ ...doc, locate: (p) => locate([...prefix, ...p]) }, e.apiVersion, e.kind));
+    return;
+  }
+  const namespace = e.metadata.namespace ?? defaultNamespace;
+  const resource = `${e.kind} ${namespace}/${e.metadata.name}`;
+  const spec = e.spec ?? {};
+  const checked = kind.spec.safeParse(spec);
+  if (!checked.success) {
+    const ctx = { schema: kind.spec, input: spec, codes: POLICY_CODES, prefix: [...prefix, 'spec'], locate, resource };
+    out.problems.push(...checked.error.issues.flatMap((i) => issueToProblems(i, ctx)));
+    return;
+  }
+  out.problems.push(...unimplementedWarnings(doc, prefix, kind, spec, resource));
+  if (e.kind === 'VirtualService') out.problems.push(...weightProblems(doc, prefix, spec, resource));
+  out.resources.push({
+    apiVersion: e.apiVersion,
+    kind: e.kind,
+    name: e.metadata.name,
+    namespace,
+    labels: e.metadata.labels ?? {},
+    spec: checked.data,
+    origin: doc.locate(prefix),
+    key: `${e.kind}/${namespace}/${e.metadata.name}`,
+  });
+}
+
+/** Checks every resource of one document (a `kind: List` holds several in `items`). */
+export function checkDocument(doc: SourceDocument, defaultNamespace: string): Checked {
+  const out: Checked = { resources: [], problems: [] };
+  const value = doc.value as { kind?: unknown; items?: unknown } | null;
+  if (value !== null && typeof value === 'object' && value.kind === 'List' && Array.isArray(value.items)) {
+    value.items.forEach((item, i) => {
+      checkOne(doc, item, ['items', i], defaultNamespace, out);
+    });
+  } else if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    out.problems.push(
+      problem(doc, [], 'WEFT_ERR_POLICY_FIELD_TYPE', 'a policy document is a resource object', {
+        found: show(value),
+        expected: 'an object with apiVersion, kind, metadata and spec',
+      }),
+    );
+  } else {
+    checkOne(doc, value, [], defaultNamespace, out);
+  }
+  return out;
+}
+
+/** Flags a key defined twice within one source (across sources, the later one simply wins). */
+export function duplicateProblems(resources: readonly PolicyResource[]): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const seen = new Map<string, PolicyResource>();
+  for (const r of resources) {
+    const earlier = seen.get(r.key);
+    if (earlier !== undefined) {
+      out.push({
+        code: 'WEFT_ERR_POLICY_DUPLICATE',
+        source: r.origin,
+        path: 'metadata.name',
+        resource: `${r.kind} ${r.namespace}/${r.name}`,
+        message: `defined twice in one source; first at ${earlier.origin}`,
+        severity: 'error',
+      });
+    }
+    seen.set(r.key, r);
+  }
+  return out;
+}
