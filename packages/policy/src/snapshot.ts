@@ -63,14 +63,17 @@ export class PolicySnapshot {
       { host: string; virtualServices: PolicyResource[]; destinationRules: PolicyResource[] }
     >();
     for (const r of resources) {
-      let list = this.#byKind.get(r.kind);
-      if (list === undefined) this.#byKind.set(r.kind, (list = []));
-      list.push(r);
+      const list = this.#byKind.get(r.kind);
+      if (list === undefined) this.#byKind.set(r.kind, [r]);
+      else list.push(r);
       if (r.kind !== 'VirtualService' && r.kind !== 'DestinationRule') continue;
       for (const h of hostsOf(r)) {
         const host = qualifyHost(h, r.namespace, options.clusterDomain);
         let entry = building.get(host);
-        if (entry === undefined) building.set(host, (entry = { host, virtualServices: [], destinationRules: [] }));
+        if (entry === undefined) {
+          entry = { host, virtualServices: [], destinationRules: [] };
+          building.set(host, entry);
+        }
         (r.kind === 'VirtualService' ? entry.virtualServices : entry.destinationRules).push(r);
       }
     }

@@ -179,7 +179,7 @@ export class PolicyStore {
         this.#watchers.delete(dir);
       }
     }
-    for (const [dir, names] of wanted) {
+    for (const dir of wanted.keys()) {
       if (this.#watchers.has(dir)) continue;
       try {
         const watcher = watch(dir, { persistent: false }, (_event, file) => {

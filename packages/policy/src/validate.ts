@@ -20,6 +20,8 @@ export interface PolicyResource {
   readonly origin: string;
   /** `Kind/namespace/name`: a later source's resource with the same key replaces an earlier one. */
   readonly key: string;
+  /** `file:line:col` of a field of the resource, by its path from the resource (`['spec', 'http', 0]`). */
+  readonly locate: (path: readonly PropertyKey[]) => string;
 }
 
 export interface Checked {
@@ -99,7 +101,11 @@ export function pathsOf(value: unknown, pattern: string): PropertyKey[][] {
       const child = (v as Record<string, unknown>)[key];
       if (child === undefined || child === null) continue;
       if (each) {
-        if (Array.isArray(child)) child.forEach((item, i) => next.push({ value: item, path: [...path, key, i] }));
+        if (Array.isArray(child)) {
+          child.forEach((item, i) => {
+            next.push({ value: item, path: [...path, key, i] });
+          });
+        }
       } else {
         next.push({ value: child, path: [...path, key] });
       }
@@ -213,6 +219,7 @@ function checkOne(
     spec: checked.data,
     origin: doc.locate(prefix),
     key: `${e.kind}/${namespace}/${e.metadata.name}`,
+    locate: (path) => locate([...prefix, ...path]),
   });
 }
 

@@ -110,9 +110,13 @@ export function listSources(input: PolicyInput | undefined, root = 'policy'): { 
   if (!Array.isArray(input)) return [{ source: input as PolicySource, name: root }];
   const out: { source: PolicySource; name: string }[] = [];
   (input as readonly unknown[]).forEach((item, i) => {
-    if (Array.isArray(item))
-      item.forEach((inner, j) => out.push({ source: inner as PolicySource, name: `${root}[${i}][${j}]` }));
-    else out.push({ source: item as PolicySource, name: `${root}[${i}]` });
+    if (!Array.isArray(item)) {
+      out.push({ source: item as PolicySource, name: `${root}[${i}]` });
+      return;
+    }
+    item.forEach((inner, j) => {
+      out.push({ source: inner as PolicySource, name: `${root}[${i}][${j}]` });
+    });
   });
   return out;
 }
