@@ -50,5 +50,6 @@ describe('parseText', () => {
     expect(errors[0]?.origin).toBe('dup.yaml:2:1');
     expect(errors[0]?.message).toMatch(/unique/i);
     expect(parseText('a: [1, 2\n', 'open.yaml').errors.length).toBeGreaterThan(0);
+    expect(parseText('*nowhere\n', 'alias.yaml').errors[0]?.message).toMatch(/alias/i);
   });
 });

@@ -61,7 +61,15 @@ export function parseText(text: string, origin: string): { documents: SourceDocu
       }
       continue;
     }
-    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // Errors the parser leaves to conversion: an alias with no anchor, an alias bomb.
+      const at = doc.contents?.range ? lineCounter.linePos(doc.contents.range[0]) : { line: 1, col: 1 };
+      errors.push({ origin: `${origin}:${at.line}:${at.col}`, message: (error as Error).message });
+      continue;
+    }
     if (value === null || value === undefined) continue;
     const startLine = doc.contents?.range ? lineCounter.linePos(doc.contents.range[0]).line : 1;
     documents.push({
