@@ -1,4 +1,6 @@
 // @weft/policy: weft's policy loader.
+
+export { circuitBreaker, expandConcise, isConcise, type ServicePolicy, servicePolicy } from './concise.js';
 export {
   issueToProblems,
   knownKeysAt,

@@ -1,10 +1,11 @@
 // One document of a source checked as a resource: the envelope, the kind, the spec, and warnings for fields weft does not act on yet.
 import type { ConfigProblem, WeftErrorCode } from '@weft/core';
 import { z } from 'zod';
+import { concisePathOf, expandConcise, isConcise, servicePolicy, splitWarning } from './concise.js';
 import { issueToProblems, POLICY_CODES, pathText, show } from './problems.js';
 import { findKind, KINDS } from './schema/kinds.js';
 import { type KindSchema, params } from './schema/kit.js';
-import type { SourceDocument } from './source/parse.js';
+import { codeDocument, type SourceDocument } from './source/parse.js';
 import { suggest } from './suggest.js';
 
 /** A resource that passed every check, as the compiler reads it. */
@@ -185,6 +186,7 @@ function checkOne(
   prefix: PropertyKey[],
   defaultNamespace: string,
   out: Checked,
+  checkWeights = true,
 ): void {
   const locate = doc.locate;
   const head = envelope.safeParse(value);
@@ -209,7 +211,7 @@ function checkOne(
     return;
   }
   out.problems.push(...unimplementedWarnings(doc, prefix, kind, spec, resource));
-  if (e.kind === 'VirtualService') out.problems.push(...weightProblems(doc, prefix, spec, resource));
+  if (e.kind === 'VirtualService' && checkWeights) out.problems.push(...weightProblems(doc, prefix, spec, resource));
   out.resources.push({
     apiVersion: e.apiVersion,
     kind: e.kind,
@@ -223,11 +225,40 @@ function checkOne(
   });
 }
 
-/** Checks every resource of one document (a `kind: List` holds several in `items`). */
+/** Checks weft's concise form, then the Istio resources it stands for, reporting problems at the concise fields. */
+function checkConcise(doc: SourceDocument, value: unknown, defaultNamespace: string, out: Checked): void {
+  const parsed = servicePolicy.safeParse(value);
+  const resource = `weft service ${String((value as { service?: unknown }).service)}`;
+  if (!parsed.success) {
+    const ctx = { schema: servicePolicy, input: value, codes: POLICY_CODES, locate: doc.locate, resource };
+    out.problems.push(...parsed.error.issues.flatMap((i) => issueToProblems(i, ctx)));
+    return;
+  }
+  const split = splitWarning(parsed.data);
+  if (split !== undefined) out.problems.push({ ...split, source: doc.locate(['split']), path: 'split', resource });
+  const generated: Checked = { resources: [], problems: [] };
+  for (const istio of expandConcise(parsed.data)) {
+    checkOne(codeDocument(istio, doc.origin), istio, [], defaultNamespace, generated, false);
+  }
+  for (const p of generated.problems) {
+    const field = concisePathOf(p.path);
+    out.problems.push({ ...p, path: field, source: doc.locate(field === '(root)' ? [] : [field]), resource });
+  }
+  for (const r of generated.resources)
+    out.resources.push({
+      ...r,
+      origin: doc.origin,
+      locate: (path) => doc.locate(path.length === 0 ? [] : [concisePathOf(pathText(path))]),
+    });
+}
+
+/** Checks every resource of one document (a `kind: List` holds several in `items`; the concise form stands for one or two). */
 export function checkDocument(doc: SourceDocument, defaultNamespace: string): Checked {
   const out: Checked = { resources: [], problems: [] };
   const value = doc.value as { kind?: unknown; items?: unknown } | null;
-  if (value !== null && typeof value === 'object' && value.kind === 'List' && Array.isArray(value.items)) {
+  if (isConcise(value)) {
+    checkConcise(doc, value, defaultNamespace, out);
+  } else if (value !== null && typeof value === 'object' && value.kind === 'List' && Array.isArray(value.items)) {
     value.items.forEach((item, i) => {
       checkOne(doc, item, ['items', i], defaultNamespace, out);
     });
