@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMesh, isWeftError, type WeftError } from '@weft/mesh';
-import { compileInput, PolicyStore } from '@weft/policy';
+import { analyze, compileInput, PolicyStore } from '@weft/policy';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 let dir: string;
@@ -116,6 +116,41 @@ describe('loading policy', () => {
   });
 });
 
+describe("Istio's Bookinfo samples", () => {
+  const fixtures = new URL('./fixtures/istio/', import.meta.url).pathname;
+
+  it('load unmodified, each sample on its own, with no error', async () => {
+    for (const file of ['bookinfo', 'security', 'service-entry.yaml']) {
+      const { problems, resources } = await compileInput(join(fixtures, file), 'default');
+      expect(problems.filter((p) => p.severity === 'error'), file).toEqual([]);
+      expect(resources.length, file).toBeGreaterThan(0);
+    }
+  });
+
+  it('warn, resource by resource, that weft does not enforce the security kinds yet', async () => {
+    const { problems, resources } = await compileInput(join(fixtures, 'security'), 'default');
+    const security = resources.filter((r) => r.apiVersion.startsWith('security.istio.io/'));
+    const warned = new Set(problems.filter((p) => p.code === 'WEFT_WARN_POLICY_UNIMPLEMENTED').map((p) => p.resource));
+    expect(security.length).toBeGreaterThan(0);
+    for (const r of security) expect(warned).toContain(`${r.kind} ${r.namespace}/${r.name}`);
+  });
+
+  it('route reviews to the subsets their DestinationRule defines', async () => {
+    const { resources } = await compileInput(
+      [join(fixtures, 'bookinfo/destination-rule-all.yaml'), join(fixtures, 'bookinfo/virtual-service-reviews-90-10.yaml')],
+      'default',
+    );
+    expect(analyze(resources, { namespace: 'default', clusterDomain: 'cluster.local' })).toEqual([]);
+    const missing = await compileInput(join(fixtures, 'bookinfo/virtual-service-reviews-90-10.yaml'), 'default');
+    const findings = analyze(missing.resources, { namespace: 'default', clusterDomain: 'cluster.local' });
+    expect(findings.map((f) => [f.code, f.severity])).toEqual([
+      ['WEFT_ANALYZE_SUBSET_UNKNOWN', 'error'],
+      ['WEFT_ANALYZE_SUBSET_UNKNOWN', 'error'],
+    ]);
+    expect(findings[0]?.source).toMatch(/virtual-service-reviews-90-10\.yaml:\d+:\d+$/);
+  });
+});
+
 describe('reloading policy', () => {
   it('keeps the last good snapshot when an update is bad, and says why', async () => {
     const store = new PolicyStore({ namespace: 'default', clusterDomain: 'cluster.local', watch: false });
@@ -186,6 +221,31 @@ describe('createMesh with policy', () => {
     const error = (await createMesh({ service: 'productpage', policy: file }).catch((e: unknown) => e)) as WeftError;
     expect(error.code).toBe('WEFT_ERR_CONFIG_INVALID');
     expect(error.message).toContain(`${file}:9:5 VirtualService default/reviews spec.http[0].rout`);
+  });
+
+  it('analyses each load against what discovery knows, without refusing it', async () => {
+    const route = (host: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: host },
+      spec: { hosts: [host], http: [{ route: [{ destination: { host, subset: 'v9' } }] }] },
+    });
+    const mesh = await createMesh({
+      service: 'productpage',
+      discovery: { static: { reviews: ['127.0.0.1:9081'] } },
+      policy: [route('reviews'), route('ratings')],
+    });
+    try {
+      const findings = mesh.policy.current().findings.map((f) => [f.code, f.resource, f.severity]);
+      expect(findings).toEqual([
+        ['WEFT_ANALYZE_SUBSET_UNKNOWN', 'VirtualService default/reviews', 'error'],
+        ['WEFT_ANALYZE_HOST_UNKNOWN', 'VirtualService default/ratings', 'warning'],
+        ['WEFT_ANALYZE_SUBSET_UNKNOWN', 'VirtualService default/ratings', 'error'],
+      ]);
+      expect(mesh.policy.current().version).toBe(1);
+    } finally {
+      await mesh.close();
+    }
   });
 
   it('exposes the snapshot in a printable form', async () => {

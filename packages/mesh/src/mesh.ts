@@ -72,6 +72,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     namespace: resolved.namespace,
     clusterDomain: resolved.clusterDomain,
     watch: resolved.watchPolicy,
+    // Selectors are not checked here: a shared policy directory names other workloads too.
+    analysisContext: () => ({ knownHosts: registry.snapshots().map((s) => s.service) }),
   });
   // The first load must succeed: a mesh never starts on policy it could not read.
   try {

@@ -1,5 +1,6 @@
 // @weft/policy: weft's policy loader.
 
+export { type AnalyzeOptions, analyze } from './analyze.js';
 export { circuitBreaker, expandConcise, isConcise, type ServicePolicy, servicePolicy } from './concise.js';
 export {
   issueToProblems,

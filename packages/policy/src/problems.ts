@@ -121,6 +121,12 @@ export function issueToProblems(issue: z.core.$ZodIssue, ctx: ProblemContext): C
       };
     });
   }
+  if (issue.code === 'invalid_key' || issue.code === 'invalid_element') {
+    // A record's key (or a map's element) failed its own schema: report the inner issues at the key.
+    return issue.issues.flatMap((inner) =>
+      issueToProblems({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue, ctx),
+    );
+  }
   if (issue.code === 'invalid_union') {
     // Report the branch the user was writing: the one with the fewest issues.
     const branches = issue.errors.filter((b) => b.length > 0);

@@ -42,6 +42,8 @@ export class PolicySnapshot {
   readonly resources: readonly PolicyResource[];
   /** Warnings of the load that made this snapshot. */
   readonly warnings: readonly ConfigProblem[];
+  /** What analysis across resources found (docs/policy.md); advisory, each with its own severity. */
+  readonly findings: readonly ConfigProblem[];
   readonly #byHost = new Map<string, HostPolicy>();
   /** Wildcard hosts, longest suffix first. */
   readonly #wildcards: { suffix: string; policy: HostPolicy }[] = [];
@@ -53,11 +55,13 @@ export class PolicySnapshot {
     resources: readonly PolicyResource[],
     warnings: readonly ConfigProblem[],
     options: SnapshotOptions,
+    findings: readonly ConfigProblem[] = [],
   ) {
     this.version = version;
     this.sources = Object.freeze([...sources]);
     this.resources = Object.freeze([...resources]);
     this.warnings = Object.freeze([...warnings]);
+    this.findings = Object.freeze([...findings]);
     const building = new Map<
       string,
       { host: string; virtualServices: PolicyResource[]; destinationRules: PolicyResource[] }
@@ -104,7 +108,13 @@ export class PolicySnapshot {
   }
 
   /** The snapshot in a form fit to print (and the basis of a config dump). */
-  toJSON(): { version: number; sources: readonly string[]; resources: object[]; warnings: readonly ConfigProblem[] } {
+  toJSON(): {
+    version: number;
+    sources: readonly string[];
+    resources: object[];
+    warnings: readonly ConfigProblem[];
+    findings: readonly ConfigProblem[];
+  } {
     return {
       version: this.version,
       sources: this.sources,
@@ -120,6 +130,7 @@ export class PolicySnapshot {
         origin: r.origin,
       })),
       warnings: this.warnings,
+      findings: this.findings,
     };
   }
 }

@@ -4,6 +4,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { debuglog } from 'node:util';
 import { type ConfigProblem, configError, type WeftError } from '@weft/core';
+import { type AnalyzeOptions, analyze } from './analyze.js';
 import { PolicySnapshot, type SnapshotOptions } from './snapshot.js';
 import { type PolicyInput, type ReadSource, readSources } from './source/load.js';
 import { checkDocument, duplicateProblems, type PolicyResource } from './validate.js';
@@ -17,6 +18,12 @@ export interface PolicyStoreOptions extends SnapshotOptions {
   watch?: boolean;
   /** Quiet time after a file change before reloading, in ms; default 50. */
   reloadDebounceMs?: number;
+  /**
+   * What analysis may assume on each load: hosts discovery knows, workloads' labels. Findings
+   * are kept on the snapshot (`findings`) and never block a load: a route to a subset that a
+   * later update defines is fine meanwhile.
+   */
+  analysisContext?: () => Pick<AnalyzeOptions, 'knownHosts' | 'workloads'>;
 }
 
 /** The result of reading and checking sources, before anything is swapped in. */
@@ -146,12 +153,18 @@ export class PolicyStore {
       throw error;
     }
     const warnings = compiled.problems.filter((p) => p.severity === 'warning');
+    const findings = analyze(compiled.resources, {
+      namespace: this.#options.namespace,
+      clusterDomain: this.#options.clusterDomain,
+      ...this.#options.analysisContext?.(),
+    });
     const snapshot = new PolicySnapshot(
       this.#current.version + 1,
       compiled.sources,
       compiled.resources,
       warnings,
       this.#options,
+      findings,
     );
     this.#current = snapshot;
     this.#lastError = undefined;

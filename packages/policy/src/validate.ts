@@ -124,6 +124,20 @@ function unimplementedWarnings(
   resource: string,
 ): ConfigProblem[] {
   const out: ConfigProblem[] = [];
+  if (kind.unimplemented.includes('')) {
+    // The kind as a whole has no effect yet (even `spec: {}` changes behaviour in Istio).
+    const full = [...prefix, 'spec'];
+    return [
+      {
+        code: 'WEFT_WARN_POLICY_UNIMPLEMENTED',
+        source: doc.locate(full),
+        path: pathText(full),
+        resource,
+        message: `weft does not act on ${kind.kind} yet; the resource is accepted and has no effect`,
+        severity: 'warning',
+      },
+    ];
+  }
   for (const pattern of kind.unimplemented) {
     for (const path of pathsOf(spec, pattern)) {
       const full = [...prefix, 'spec', ...path];
@@ -275,23 +289,32 @@ export function checkDocument(doc: SourceDocument, defaultNamespace: string): Ch
   return out;
 }
 
-/** Flags a key defined twice within one source (across sources, the later one simply wins). */
+/** The file (or code object) a resource was read from, without its line. */
+function fileOf(origin: string): string {
+  return origin.replace(/:\d+(:\d+)?$/, '');
+}
+
+/**
+ * Flags a key defined twice within one file or object. Across files (also the files of one
+ * directory) the later one simply wins, as `kubectl apply -f dir/` would leave it.
+ */
 export function duplicateProblems(resources: readonly PolicyResource[]): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const seen = new Map<string, PolicyResource>();
   for (const r of resources) {
-    const earlier = seen.get(r.key);
+    const key = `${fileOf(r.origin)} ${r.key}`;
+    const earlier = seen.get(key);
     if (earlier !== undefined) {
       out.push({
         code: 'WEFT_ERR_POLICY_DUPLICATE',
         source: r.origin,
         path: 'metadata.name',
         resource: `${r.kind} ${r.namespace}/${r.name}`,
-        message: `defined twice in one source; first at ${earlier.origin}`,
+        message: `defined twice in one file; first at ${earlier.origin}`,
         severity: 'error',
       });
     }
-    seen.set(r.key, r);
+    seen.set(key, r);
   }
   return out;
 }

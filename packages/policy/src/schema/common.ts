@@ -4,13 +4,6 @@ import { host, labels, params, percent, port } from './kit.js';
 
 export const INT32_MAX = 2_147_483_647;
 
-/** protobuf `int32`. */
-export const int32 = z
-  .number()
-  .int()
-  .min(-INT32_MAX - 1)
-  .max(INT32_MAX);
-
 /** protobuf `int32` where Istio rejects negative values (connection pool limits, counters). */
 export const nonNegativeInt32 = z.number().int().min(0).max(INT32_MAX);
 

@@ -188,6 +188,7 @@ export interface KindSchema {
   /**
    * Fields Istio accepts that weft does not act on yet, as paths below `spec` with `[]` for
    * "every element", e.g. `http[].mirror`. A resource that sets one loads with a warning.
+   * `''` alone means the kind as a whole has no effect yet: one warning per resource.
    */
   readonly unimplemented: readonly string[];
 }

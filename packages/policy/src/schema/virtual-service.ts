@@ -1,5 +1,6 @@
 // The VirtualService kind (networking.istio.io): routing rules for HTTP, TLS and TCP, field for field as Istio's proto.
 import { z } from 'zod';
+import { suggest } from '../suggest.js';
 import {
   destination,
   exportTo,
@@ -37,34 +38,6 @@ export const RETRY_ON_CONDITIONS: readonly string[] = [
 
 const HTTP_STATUS = /^[1-5]\d\d$/;
 
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
-}
-
-/** The known condition closest to `item`, if it is close enough to be a typo of it. */
-export function closestRetryOn(item: string): string | undefined {
-  const wanted = item.trim().toLowerCase().replaceAll('_', '-');
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const condition of RETRY_ON_CONDITIONS) {
-    const d = editDistance(wanted, condition);
-    if (d < bestDistance) {
-      best = condition;
-      bestDistance = d;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(wanted.length / 3)) ? best : undefined;
-}
-
 const RETRY_ON_EXPECTED = `a comma-separated list (no spaces) of ${RETRY_ON_CONDITIONS.join(', ')} or HTTP status codes such as 503`;
 
 /** `retryOn`: a comma-separated list; each item is an Envoy/gRPC retry condition or an HTTP status code, as Istio checks it. */
@@ -72,7 +45,7 @@ export const retryOn = z.string().superRefine((text, ctx) => {
   if (text === '') return;
   for (const item of text.split(',')) {
     if (RETRY_ON_CONDITIONS.includes(item) || HTTP_STATUS.test(item)) continue;
-    const suggestion = closestRetryOn(item);
+    const suggestion = suggest(item.trim().replaceAll('_', '-'), RETRY_ON_CONDITIONS);
     const hint =
       item.trim() !== item && (RETRY_ON_CONDITIONS.includes(item.trim()) || HTTP_STATUS.test(item.trim()))
         ? ' (remove the spaces around it)'
