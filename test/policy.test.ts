@@ -122,7 +122,10 @@ describe("Istio's Bookinfo samples", () => {
   it('load unmodified, each sample on its own, with no error', async () => {
     for (const file of ['bookinfo', 'security', 'service-entry.yaml']) {
       const { problems, resources } = await compileInput(join(fixtures, file), 'default');
-      expect(problems.filter((p) => p.severity === 'error'), file).toEqual([]);
+      expect(
+        problems.filter((p) => p.severity === 'error'),
+        file,
+      ).toEqual([]);
       expect(resources.length, file).toBeGreaterThan(0);
     }
   });
@@ -137,7 +140,10 @@ describe("Istio's Bookinfo samples", () => {
 
   it('route reviews to the subsets their DestinationRule defines', async () => {
     const { resources } = await compileInput(
-      [join(fixtures, 'bookinfo/destination-rule-all.yaml'), join(fixtures, 'bookinfo/virtual-service-reviews-90-10.yaml')],
+      [
+        join(fixtures, 'bookinfo/destination-rule-all.yaml'),
+        join(fixtures, 'bookinfo/virtual-service-reviews-90-10.yaml'),
+      ],
       'default',
     );
     expect(analyze(resources, { namespace: 'default', clusterDomain: 'cluster.local' })).toEqual([]);
