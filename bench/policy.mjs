@@ -18,7 +18,10 @@ function resources(n) {
       metadata: { name: host },
       spec: {
         host,
-        trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' }, outlierDetection: { consecutive5xxErrors: 5, interval: '10s' } },
+        trafficPolicy: {
+          loadBalancer: { simple: 'LEAST_REQUEST' },
+          outlierDetection: { consecutive5xxErrors: 5, interval: '10s' },
+        },
         subsets: [
           { name: 'v1', labels: { version: 'v1' } },
           { name: 'v2', labels: { version: 'v2' } },

@@ -12,8 +12,32 @@ export {
   pathText,
   show,
 } from './problems.js';
+export type {
+  AuthorizationPolicy,
+  DestinationRule,
+  IstioResource,
+  ObjectMeta,
+  PeerAuthentication,
+  PolicyObject,
+  RequestAuthentication,
+  ServiceEntry,
+  VirtualService,
+} from './resources.js';
+export type { AuthorizationPolicySpec, AuthorizationRule } from './schema/authorization-policy.js';
+export type { DestinationRuleSpec, Subset, TrafficPolicy } from './schema/destination-rule.js';
 export { findKind, KINDS } from './schema/kinds.js';
 export { type KindSchema, parseDurationMs } from './schema/kit.js';
+export type { PeerAuthenticationSpec } from './schema/peer-authentication.js';
+export type { JWTRule, RequestAuthenticationSpec } from './schema/request-authentication.js';
+export type { ServiceEntrySpec } from './schema/service-entry.js';
+export type {
+  HTTPFaultInjection,
+  HTTPMatchRequest,
+  HTTPRetry,
+  HTTPRoute,
+  HTTPRouteDestination,
+  VirtualServiceSpec,
+} from './schema/virtual-service.js';
 export { type HostPolicy, PolicySnapshot, qualifyHost, type SnapshotOptions } from './snapshot.js';
 export { listSources, type PolicyInput, type PolicySource, type ReadSource, readSources } from './source/load.js';
 export { codeDocument, type ParseError, parseText, type SourceDocument } from './source/parse.js';

@@ -35,7 +35,7 @@ function mutate(value: unknown, path: number[], replacement: unknown): unknown {
   if (entries.length === 0) return replacement;
   const [head = 0, ...rest] = path;
   const [key, child] = entries[head % entries.length] as readonly [PropertyKey, unknown];
-  const copy: Record<PropertyKey, unknown> = Array.isArray(value) ? [...value] : { ...value };
+  const copy = (Array.isArray(value) ? [...value] : { ...value }) as Record<PropertyKey, unknown>;
   copy[key] = mutate(child, rest, replacement);
   return copy;
 }

@@ -32,6 +32,8 @@ export interface Compiled {
   problems: ConfigProblem[];
   sources: string[];
   watch: string[];
+  /** The policy files read, in order (a file that could not be read is among them). */
+  files: string[];
 }
 
 /** Reads and checks an input: every problem of every source, and the resources, later sources replacing earlier ones by key. */
@@ -55,6 +57,7 @@ export async function compileInput(input: PolicyInput | undefined, namespace: st
     problems,
     sources: read.map((s) => s.name),
     watch: [...new Set(read.flatMap((s) => s.watch))],
+    files: [...new Set(read.flatMap((s) => s.files))],
   };
 }
 

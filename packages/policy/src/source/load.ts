@@ -4,10 +4,15 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join, resolve } from 'node:path';
 import type { ConfigProblem } from '@weft/core';
 import fg from 'fast-glob';
+import type { PolicyObject } from '../resources.js';
 import { codeDocument, parseText, type SourceDocument } from './parse.js';
 
-/** A resource object (Istio's form or weft's concise form) or a path: a file, a directory or a glob. */
-export type PolicySource = string | Record<string, unknown>;
+/**
+ * A resource object (Istio's form or weft's concise form, typed so an editor checks it) or a
+ * path: a file, a directory or a glob. Objects of other shapes (parsed from elsewhere) are
+ * accepted too, and checked when loaded.
+ */
+export type PolicySource = string | PolicyObject | Readonly<Record<string, unknown>>;
 
 /** What a user gives as policy: one source or a list of them; later ones override earlier ones by resource. */
 export type PolicyInput = PolicySource | readonly (PolicySource | readonly PolicySource[])[];
@@ -20,6 +25,8 @@ export interface ReadSource {
   readonly problems: ConfigProblem[];
   /** Files read, and for directories and globs the directories to watch for new files. */
   readonly watch: string[];
+  /** The policy files read, in order. */
+  readonly files: string[];
   /** Whether the source is read from disk (and so can change under the process). */
   readonly fromDisk: boolean;
 }
@@ -35,8 +42,9 @@ function sourceProblem(source: string, message: string, expected?: string): Conf
 
 async function readFileSource(
   file: string,
-  into: { documents: SourceDocument[]; problems: ConfigProblem[] },
+  into: { documents: SourceDocument[]; problems: ConfigProblem[]; files: string[] },
 ): Promise<void> {
+  into.files.push(file);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -66,6 +74,7 @@ async function readPath(path: string, cwd: string): Promise<ReadSource> {
     documents: [] as SourceDocument[],
     problems: [] as ConfigProblem[],
     watch: [] as string[],
+    files: [] as string[],
     fromDisk: true,
   };
   if (GLOB_CHARS.test(path)) {
@@ -132,7 +141,7 @@ export async function readSources(
     if (typeof source === 'string') {
       out.push(await readPath(source, cwd));
     } else if (source !== null && typeof source === 'object') {
-      out.push({ name, documents: [codeDocument(source, name)], problems: [], watch: [], fromDisk: false });
+      out.push({ name, documents: [codeDocument(source, name)], problems: [], watch: [], files: [], fromDisk: false });
     } else {
       out.push({
         name,
@@ -149,6 +158,7 @@ export async function readSources(
           },
         ],
         watch: [],
+        files: [],
         fromDisk: false,
       });
     }
