@@ -18,6 +18,8 @@ export interface PolicyStoreOptions extends SnapshotOptions {
   watch?: boolean;
   /** Quiet time after a file change before reloading, in ms; default 50. */
   reloadDebounceMs?: number;
+  /** Log a rejected load (as a process warning of type WeftPolicyWarning); default true. */
+  logRejections?: boolean;
   /**
    * What analysis may assume on each load: hosts discovery knows, workloads' labels. Findings
    * are kept on the snapshot (`findings`) and never block a load: a route to a subset that a
@@ -153,6 +155,14 @@ export class PolicyStore {
       this.#lastError = error;
       this.#rejections++;
       for (const listener of this.#onError) listener(error);
+      // Logged with the full report whenever a good snapshot keeps serving; the first load's
+      // error goes to createMesh's caller instead.
+      if (this.#loads > 0 && this.#options.logRejections !== false) {
+        process.emitWarning(`policy load rejected; the last good policy keeps serving.\n${error.message}`, {
+          type: 'WeftPolicyWarning',
+          code: error.code,
+        });
+      }
       throw error;
     }
     const warnings = compiled.problems.filter((p) => p.severity === 'warning');
@@ -217,13 +227,10 @@ export class PolicyStore {
     if (this.#closed) return;
     clearTimeout(this.#reloadTimer);
     this.#reloadTimer = setTimeout(() => {
+      // A rejected reload is counted, logged and sent to onError by #load itself.
       this.reload().then(
         (snapshot) => debug('policy reloaded: version %d', snapshot.version),
-        (error: WeftError) =>
-          process.emitWarning(`policy reload rejected; the last good policy keeps serving.\n${error.message}`, {
-            type: 'WeftPolicyWarning',
-            code: error.code,
-          }),
+        () => {},
       );
     }, this.#options.reloadDebounceMs ?? 50);
     this.#reloadTimer.unref();
