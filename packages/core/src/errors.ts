@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   // outbound calls
   WEFT_ERR_REQUEST_INVALID: { status: 400, flag: '', retryable: false },
   WEFT_ERR_REGISTRY_ONLY: { status: 502, flag: '', retryable: false },
+  WEFT_ERR_NO_ROUTE: { status: 404, flag: 'NR', retryable: false },
+  WEFT_ERR_UNKNOWN_DESTINATION: { status: 503, flag: 'NC', retryable: false },
   WEFT_ERR_NO_HEALTHY_UPSTREAM: { status: 503, flag: 'UH', retryable: true },
   WEFT_ERR_UPSTREAM_CONNECT: { status: 503, flag: 'UF', retryable: true },
   WEFT_ERR_UPSTREAM_RESET: { status: 503, flag: 'UC', retryable: true },

@@ -92,7 +92,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     noDeadlineHeadersTimeoutMs: DEFAULTS.noDeadlineHeadersTimeoutMs,
   });
   const client = new OutboundClient(
-    buildClientPipeline({ options: resolved, registry, stats: outboundStats, transport }),
+    buildClientPipeline({ options: resolved, registry, policy, stats: outboundStats, transport }),
     registry,
     resolved.outboundTrafficPolicy,
   );

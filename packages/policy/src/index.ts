@@ -26,7 +26,7 @@ export type {
 export type { AuthorizationPolicySpec, AuthorizationRule } from './schema/authorization-policy.js';
 export type { DestinationRuleSpec, Subset, TrafficPolicy } from './schema/destination-rule.js';
 export { findKind, KINDS } from './schema/kinds.js';
-export { type KindSchema, parseDurationMs } from './schema/kit.js';
+export { compileRe2, type KindSchema, parseDurationMs, type Re2 } from './schema/kit.js';
 export type { PeerAuthenticationSpec } from './schema/peer-authentication.js';
 export type { JWTRule, RequestAuthenticationSpec } from './schema/request-authentication.js';
 export type { ServiceEntrySpec } from './schema/service-entry.js';

@@ -1,14 +1,19 @@
 // The outbound side of a mesh as the client adapters see it: which hosts it takes, and the pipeline to send them down.
-import { CallContext, type Handler, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import { type Handler, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import type { ServiceRegistry } from '../discovery/registry.js';
+import { type CallOverrides, ClientCallContext } from './context.js';
 
 export class OutboundClient {
-  readonly #handler: Handler;
+  readonly #handler: Handler<ClientCallContext>;
   readonly #registry: ServiceRegistry;
   readonly #registryOnly: boolean;
   #closed = false;
 
-  constructor(handler: Handler, registry: ServiceRegistry, outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY') {
+  constructor(
+    handler: Handler<ClientCallContext>,
+    registry: ServiceRegistry,
+    outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY',
+  ) {
     this.#handler = handler;
     this.#registry = registry;
     this.#registryOnly = outboundTrafficPolicy === 'REGISTRY_ONLY';
@@ -23,8 +28,11 @@ export class OutboundClient {
     return this.#registryOnly || this.#registry.lookup(authority) !== undefined;
   }
 
-  /** Sends a call down the client pipeline. `timeoutMs` > 0 sets the call's own deadline. */
-  send(request: WeftRequest, timeoutMs = 0, signal?: AbortSignal): Promise<WeftResponse> {
+  /**
+   * Sends a call down the client pipeline. `timeoutMs` > 0 sets the call's own deadline;
+   * `overrides` are the call's own settings from code (timeout, retries).
+   */
+  send(request: WeftRequest, timeoutMs = 0, signal?: AbortSignal, overrides?: CallOverrides): Promise<WeftResponse> {
     if (this.#closed) {
       return Promise.reject(
         new WeftError('WEFT_ERR_CLOSED', `the mesh is closed; call to ${request.authority} not sent`, {
@@ -32,7 +40,8 @@ export class OutboundClient {
         }),
       );
     }
-    const ctx = new CallContext(timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY, signal);
+    const ctx = new ClientCallContext(timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY, signal);
+    if (overrides !== undefined) ctx.overrides = overrides;
     return this.#handler(request, ctx);
   }
 

@@ -1,16 +1,20 @@
 // The outbound (client) pipeline, written down once: the first layer sees a call first.
 import { type CallContext, compose, type Handler, type Layer } from '@weft/core';
+import type { PolicyStore } from '@weft/policy';
 import type { ServiceRegistry } from '../discovery/registry.js';
 import { balance, roundRobin } from '../layers/balance/index.js';
 import { deadline } from '../layers/deadline/index.js';
 import { resolve } from '../layers/resolve/index.js';
+import { route } from '../layers/route/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
 import type { Transport } from '../layers/transport/index.js';
 import type { ResolvedMeshOptions } from '../options/mesh-options.js';
+import type { ClientCallContext } from './context.js';
 
 export interface ClientPipelineParts {
   options: ResolvedMeshOptions;
   registry: ServiceRegistry;
+  policy: PolicyStore;
   stats: TrafficStats;
   transport: Transport;
 }
@@ -24,23 +28,33 @@ const serviceOf = (ctx: CallContext): string => ctx.service ?? PASSTHROUGH;
  * Later capabilities go in at the marked places: routing and retries in the logical tier,
  * outlier detection in the balancer tier, the breaker, TLS and the attempt timeout in the endpoint tier.
  */
-export function clientLayers(parts: ClientPipelineParts): Layer[] {
+export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContext>[] {
+  const { options } = parts;
   return [
     // — logical tier —
     // Outermost, so every call is counted and timed, also the ones the mesh refuses below.
-    stats(parts.stats, serviceOf),
-    // Before anything that can wait, so the limit covers queueing, every attempt and the body.
-    deadline({ defaultTimeoutMs: parts.options.timeoutMs }),
+    stats<ClientCallContext>(parts.stats, serviceOf),
     // Host → service and its endpoint snapshot; REGISTRY_ONLY refuses unknown hosts here.
-    resolve({ registry: parts.registry, outboundTrafficPolicy: parts.options.outboundTrafficPolicy }),
-    // (routing: VirtualService match → subset; retries: above balance so a retry can pick another endpoint)
+    resolve<ClientCallContext>({ registry: parts.registry, outboundTrafficPolicy: options.outboundTrafficPolicy }),
+    // VirtualService match → route, destination and subset; answers direct responses and redirects.
+    // Before the deadline, which needs the route's timeout; it does not wait, so it costs the limit nothing.
+    route({
+      registry: parts.registry,
+      policy: parts.policy,
+      source: { labels: options.labels, namespace: options.namespace },
+      clusterDomain: options.clusterDomain,
+    }),
+    // The call's limit (call > route > mesh), enforced over everything below: faults, every retry, the body.
+    deadline<ClientCallContext>({ defaultTimeoutMs: options.timeoutMs }),
+    // (fault injection, mirroring, retries: above balance so a retry can pick another endpoint)
     // — balancer tier —
-    balance(roundRobin()),
+    // Round robin over the destination's endpoints (the subset's, when the route names one).
+    balance<ClientCallContext>(roundRobin()),
     // — endpoint tier —
     // (circuit breaker, mTLS) then the transport, the terminal handler.
   ];
 }
 
-export function buildClientPipeline(parts: ClientPipelineParts): Handler {
-  return compose(clientLayers(parts), parts.transport.handler);
+export function buildClientPipeline(parts: ClientPipelineParts): Handler<ClientCallContext> {
+  return compose(clientLayers(parts), parts.transport.handler as Handler<ClientCallContext>);
 }

@@ -192,3 +192,19 @@ export interface KindSchema {
    */
   readonly unimplemented: readonly string[];
 }
+
+/** A compiled RE2 pattern, as routing runs it: Envoy's regex matches are full matches. */
+export interface Re2 {
+  /** Whether the whole string matches. */
+  matches(text: string): boolean;
+  /** Every match replaced; `\1`-style groups (Envoy's rewrite syntax) refer to capture groups. */
+  replaceAll(text: string, substitution: string): string;
+}
+
+export function compileRe2(pattern: string, ignoreCase = false): Re2 {
+  const re = RE2JS.compile(pattern, ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+  return {
+    matches: (text) => re.matches(text),
+    replaceAll: (text, substitution) => re.matcher(text).replaceAll(substitution.replace(/\\(\d)/g, '$$$1')),
+  };
+}

@@ -2,9 +2,11 @@
 
 import type { Readable } from 'node:stream';
 import { type CallContext, type Handler, type Layer, WeftError, type WeftResponse } from '@weft/core';
+import { parseDurationMs } from '@weft/policy';
+import type { ClientCallContext } from '../../client/context.js';
 
 export interface DeadlineOptions {
-  /** Limit for calls that bring none of their own, in ms; 0 sets none. */
+  /** Limit for calls that neither bring their own nor have a route timeout, in ms; 0 sets none. */
   defaultTimeoutMs: number;
 }
 
@@ -16,6 +18,30 @@ function timeoutError(ctx: CallContext, limitMs: number): WeftError {
   });
 }
 
+const routeTimeouts = new WeakMap<object, number | undefined>();
+
+/**
+ * The call's time limit in ms (0: none), by precedence: the call's own (`ctx.overrides.timeout`)
+ * > its route's `timeout` (Istio: `0s` disables; a route with a `fault` has none) > the mesh's.
+ * A deadline the caller set directly (axios `timeout`) is already in ctx.deadline and wins.
+ */
+export function timeoutFor(ctx: CallContext, defaultTimeoutMs: number): number {
+  const c = ctx as Partial<ClientCallContext>;
+  const own = c.overrides?.timeout;
+  if (own !== undefined) return typeof own === 'number' ? own : (parseDurationMs(own) ?? defaultTimeoutMs);
+  const route = c.route;
+  if (route !== undefined) {
+    let ms = routeTimeouts.get(route);
+    if (!routeTimeouts.has(route)) {
+      const http = route.http;
+      ms = http.fault !== undefined || http.timeout === undefined ? undefined : parseDurationMs(http.timeout);
+      routeTimeouts.set(route, ms);
+    }
+    if (ms !== undefined) return ms;
+  }
+  return defaultTimeoutMs;
+}
+
 /**
  * Sets `ctx.deadline` (the caller's own, else the default) and enforces it over everything
  * below: waiting for a connection, the attempt, and the response body, as Envoy's route
@@ -23,15 +49,16 @@ function timeoutError(ctx: CallContext, limitMs: number): WeftError {
  * caller gets `WEFT_ERR_TIMEOUT`. With no deadline the layer adds nothing to the call:
  * no timer and no AbortController.
  */
-export function deadline(options: DeadlineOptions): Layer {
+export function deadline<Ctx extends CallContext = CallContext>(options: DeadlineOptions): Layer<Ctx> {
   const { defaultTimeoutMs } = options;
   return {
     role: 'deadline',
-    wrap(next: Handler): Handler {
+    wrap(next: Handler<Ctx>): Handler<Ctx> {
       return (request, ctx) => {
         if (ctx.deadline === Number.POSITIVE_INFINITY) {
-          if (defaultTimeoutMs === 0) return next(request, ctx);
-          ctx.deadline = Date.now() + defaultTimeoutMs;
+          const timeoutMs = timeoutFor(ctx, defaultTimeoutMs);
+          if (timeoutMs === 0) return next(request, ctx);
+          ctx.deadline = Date.now() + timeoutMs;
         }
         const limitMs = Math.max(0, Math.round(ctx.deadline - Date.now()));
         if (limitMs <= 0) return Promise.reject(timeoutError(ctx, 0));

@@ -1,5 +1,5 @@
 // The resolve layer: finds the logical service a call is for, or decides what to do with an unknown host.
-import { type Endpoint, type Handler, type Layer, WeftError } from '@weft/core';
+import { type CallContext, type Endpoint, type Handler, type Layer, WeftError } from '@weft/core';
 import type { ServiceRegistry } from '../../discovery/registry.js';
 import { hostOf } from '../../options/address.js';
 
@@ -29,12 +29,12 @@ export function passthroughEndpoint(authority: string, scheme: 'http' | 'https')
  * service is sent on as it is under `ALLOW_ANY` (Istio's PassthroughCluster), and refused
  * with `WEFT_ERR_REGISTRY_ONLY` under `REGISTRY_ONLY` (Istio's BlackHoleCluster).
  */
-export function resolve(options: ResolveOptions): Layer {
+export function resolve<Ctx extends CallContext = CallContext>(options: ResolveOptions): Layer<Ctx> {
   const { registry } = options;
   const registryOnly = options.outboundTrafficPolicy === 'REGISTRY_ONLY';
   return {
     role: 'resolve',
-    wrap(next: Handler): Handler {
+    wrap(next: Handler<Ctx>): Handler<Ctx> {
       return (request, ctx) => {
         const cluster = registry.lookup(request.authority);
         if (cluster !== undefined) {

@@ -1,0 +1,27 @@
+// The context of an outbound call: the core call context plus what routing decided for it.
+import { CallContext } from '@weft/core';
+import type { PolicySnapshot } from '@weft/policy';
+import type { CompiledRoute } from '../routing/model.js';
+
+/** Per-call settings given in code, which win over the route's, the destination's and the mesh's. */
+export interface CallOverrides {
+  /** Overall time limit of the call, retries included: `'200ms'` or a number of ms. */
+  timeout?: string | number;
+  /** Istio's HTTPRetry fields; `{ attempts: 0 }` turns retries off for this call. */
+  retries?: { attempts?: number; perTryTimeout?: string | number; retryOn?: string };
+}
+
+export class ClientCallContext extends CallContext {
+  /** The policy snapshot the call read when it entered routing; the call keeps it to the end. */
+  policy: PolicySnapshot | undefined = undefined;
+  /** The VirtualService route the call matched; `undefined` when its host has no VirtualService. */
+  route: CompiledRoute | undefined = undefined;
+  /** The subset of the destination the route chose (`v1`), if any. */
+  subset: string | undefined = undefined;
+  /** `host:port` of every endpoint an attempt of this call went to, in order; made on the first retry. */
+  triedEndpoints: string[] | undefined = undefined;
+  /** What the caller asked for in code for this one call. */
+  overrides: CallOverrides | undefined = undefined;
+  /** Whether the request body may be sent again (buffered, or none); set by the adapter or the retry layer. */
+  replayable = true;
+}

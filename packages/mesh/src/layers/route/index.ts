@@ -1,0 +1,128 @@
+// The route layer: matches a call against its host's VirtualService and decides where it goes, Istio's way.
+import { type Handler, type Layer, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import type { HTTPRoute, PolicyStore } from '@weft/policy';
+import type { ClientCallContext } from '../../client/context.js';
+import type { ServiceRegistry } from '../../discovery/registry.js';
+import { resolveDestination } from '../../routing/destination.js';
+import { matches } from '../../routing/match.js';
+import type { CompiledRoute, SourceWorkload } from '../../routing/model.js';
+import { pickDestination, routeTable } from '../../routing/table.js';
+import { applyHeaderOperations } from './headers.js';
+import { redirectAnswer, rewrite } from './rewrite.js';
+
+export interface RouteOptions {
+  registry: ServiceRegistry;
+  policy: PolicyStore;
+  /** This workload, as `sourceLabels` and `sourceNamespace` matches see it. */
+  source: SourceWorkload;
+  clusterDomain: string;
+  /** Draws weighted destinations; injectable for tests. */
+  random?: () => number;
+}
+
+/** The first route whose match passes (a route with no match passes every request), and the prefix it matched. */
+export function findRoute(
+  routes: readonly CompiledRoute[],
+  request: WeftRequest,
+  source: SourceWorkload,
+): { route: CompiledRoute; uriPrefix: string | undefined } | undefined {
+  for (const route of routes) {
+    if (route.matches.length === 0) return { route, uriPrefix: undefined };
+    for (const m of route.matches) if (matches(m, request, source)) return { route, uriPrefix: m.uriPrefix };
+  }
+  return undefined;
+}
+
+function directAnswer(http: HTTPRoute): WeftResponse | undefined {
+  const direct = http.directResponse;
+  if (direct === undefined) return undefined;
+  const body = direct.body;
+  const content =
+    body === undefined ? null : body.string !== undefined ? body.string : Buffer.from(body.bytes ?? '', 'base64');
+  return {
+    status: direct.status,
+    headers: body?.string !== undefined ? { 'content-type': 'text/plain' } : {},
+    body: content,
+  };
+}
+
+/**
+ * Sets ctx.route, ctx.subset, ctx.service and ctx.snapshot for calls whose host has a
+ * VirtualService (hosts without one go on to all their endpoints, as in Istio). The first
+ * matching route wins; none matching is WEFT_ERR_NO_ROUTE (NR). A direct response or a
+ * redirect is answered here; rewrites and header operations change the request (and the
+ * response) as the route says. The call reads the policy snapshot once and keeps it.
+ */
+export function route(options: RouteOptions): Layer<ClientCallContext> {
+  const { registry, policy, source, clusterDomain } = options;
+  const random = options.random ?? Math.random;
+  return {
+    role: 'route',
+    wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
+      return (request, ctx) => {
+        const snapshot = policy.current();
+        ctx.policy = snapshot;
+        if (ctx.service === undefined) return next(request, ctx);
+        const table = routeTable(snapshot, ctx.service, clusterDomain);
+        if (table === undefined) return next(request, ctx);
+        const found = findRoute(table.routes, request, source);
+        if (found === undefined) {
+          ctx.responseFlags = 'NR';
+          return Promise.reject(
+            new WeftError(
+              'WEFT_ERR_NO_ROUTE',
+              `no route of VirtualService ${table.virtualServices.map((v) => `${v.namespace}/${v.name}`).join(', ')} matches ${request.method} ${request.path} to ${ctx.service}; mesh.policy.explain() says why`,
+              { service: ctx.service },
+            ),
+          );
+        }
+        const chosen = found.route;
+        ctx.route = chosen;
+        const http = chosen.http;
+        const direct = directAnswer(http);
+        if (direct !== undefined) return Promise.resolve(direct);
+        if (http.redirect !== undefined) return Promise.resolve(redirectAnswer(request, http.redirect));
+        const destination = pickDestination(chosen, random);
+        if (destination === undefined) {
+          ctx.responseFlags = 'NR';
+          return Promise.reject(
+            new WeftError(
+              'WEFT_ERR_NO_ROUTE',
+              `route ${chosen.index} of ${chosen.virtualService} has no destination weft can use (delegation is not supported)`,
+              {
+                service: ctx.service,
+              },
+            ),
+          );
+        }
+        let resolved: ReturnType<typeof resolveDestination>;
+        try {
+          resolved = resolveDestination(registry, snapshot, destination.host, destination.subset);
+        } catch (error) {
+          ctx.responseFlags = 'NC';
+          return Promise.reject(error);
+        }
+        ctx.service = resolved.cluster.name;
+        ctx.snapshot = resolved.endpoints;
+        ctx.subset = destination.subset;
+        let outgoing = request;
+        if (http.rewrite !== undefined) outgoing = rewrite(outgoing, http.rewrite, found.uriPrefix);
+        const destinationOps = http.route?.find(
+          (d) => d.destination.host === destination.host && d.destination.subset === destination.subset,
+        )?.headers;
+        if (http.headers?.request !== undefined)
+          outgoing = { ...outgoing, headers: applyHeaderOperations(outgoing.headers, http.headers.request) };
+        if (destinationOps?.request !== undefined) {
+          outgoing = { ...outgoing, headers: applyHeaderOperations(outgoing.headers, destinationOps.request) };
+        }
+        const responseOps = [http.headers?.response, destinationOps?.response].filter((o) => o !== undefined);
+        if (responseOps.length === 0) return next(outgoing, ctx);
+        return next(outgoing, ctx).then((response) => {
+          let headers = response.headers;
+          for (const ops of responseOps) headers = applyHeaderOperations(headers, ops);
+          return { ...response, headers };
+        });
+      };
+    },
+  };
+}
