@@ -232,3 +232,47 @@ describe('route matching and actions', () => {
     expect((own as Error).message).toContain('20 ms');
   });
 });
+
+describe('mesh.policy.explain', () => {
+  it('says which route matched, why earlier ones did not, and where each setting came from', async () => {
+    const m = await productpage(await reviewsVersions(), [
+      bookinfo('destination-rule-all.yaml'),
+      bookinfo('virtual-service-reviews-test-v2.yaml'),
+    ]);
+    const jason = m.policy.explain({ url: 'http://reviews/reviews/0', headers: { 'end-user': 'jason' } });
+    expect(jason.outcome).toBe('route');
+    expect(jason.routes).toEqual([expect.objectContaining({ index: 0, matched: true })]);
+    expect(jason.destinations).toEqual([
+      expect.objectContaining({
+        host: 'reviews.default.svc.cluster.local',
+        subset: 'v2',
+        share: 1,
+        endpoints: [expect.any(String)],
+      }),
+    ]);
+    const other = m.policy.explain({ url: 'http://reviews/reviews/0' });
+    expect(other.routes[0]).toMatchObject({ matched: false, why: 'match[0] needs header end-user exact "jason"' });
+    expect(other.routes[1]).toMatchObject({ matched: true, why: 'no match: takes every request' });
+    expect(other.summary).toMatch(
+      /^route default\/reviews http\[1\] at .*virtual-service-reviews-test-v2\.yaml:\d+:\d+ matched: 100% to reviews\.default\.svc\.cluster\.local subset v1 \(1 endpoints\)$/,
+    );
+    expect(other.timeout).toEqual({ value: 'none', from: 'weft default (as Istio: no route timeout)' });
+    expect(other.retries.from).toBe("Istio's default retry policy");
+  });
+
+  it('explains a request that matches no route, and a host outside the mesh', async () => {
+    const m = await productpage(await reviewsVersions(), [
+      subsets,
+      vs([
+        {
+          match: [{ uri: { prefix: '/api/' } }, { method: { exact: 'POST' } }],
+          route: [{ destination: { host: 'reviews' } }],
+        },
+      ]),
+    ]);
+    const none = m.policy.explain({ url: 'http://reviews/x' });
+    expect(none.outcome).toBe('no-route');
+    expect(none.routes[0]?.why).toBe('match[0] needs uri prefix "/api/"; match[1] needs method exact "POST"');
+    expect(m.policy.explain({ url: 'http://example.test/' }).outcome).toBe('not-in-mesh');
+  });
+});

@@ -20,10 +20,13 @@ export {
 export type { ExpressMiddleware } from './adapters/express.js';
 export type { FetchFunction } from './adapters/fetch.js';
 export { OutboundClient } from './client/client.js';
+export type { CallOverrides } from './client/context.js';
 export { buildClientPipeline, clientLayers } from './client/pipeline.js';
 export { Cluster, ServiceRegistry } from './discovery/registry.js';
 export type { EndpointStatsView, LatencyView, ServiceStatsView } from './layers/stats/index.js';
 export { createMesh, type Mesh, type MeshStats } from './mesh.js';
+export { MeshPolicy } from './mesh-policy.js';
 export { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, type StaticEndpoint } from './options/mesh-options.js';
+export type { ExplainRequest, Explanation, Setting } from './routing/explain.js';
 export type { ListenOptions, MeshServer } from './server/listen.js';
 export { buildServerPipeline, serverLayers } from './server/pipeline.js';

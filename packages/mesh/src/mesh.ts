@@ -1,6 +1,6 @@
 // createMesh: one service's mesh — its options checked, its registry filled, its pipelines built, its adapters handed out.
+
 import { WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
-import { PolicyStore } from '@weft/policy';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
 import type { FastifyPluginCallback } from 'fastify';
 import { type ExpressMiddleware, meshExpress } from './adapters/express.js';
@@ -12,6 +12,7 @@ import { ServiceRegistry } from './discovery/registry.js';
 import { loadStatic } from './discovery/static.js';
 import { type ServiceStatsView, TrafficStats } from './layers/stats/index.js';
 import { Transport } from './layers/transport/index.js';
+import { MeshPolicy } from './mesh-policy.js';
 import { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, resolveMeshOptions } from './options/mesh-options.js';
 import { Inbound } from './server/inbound.js';
 import { type ListenOptions, listen, type MeshServer } from './server/listen.js';
@@ -30,8 +31,8 @@ export interface Mesh {
   readonly options: ResolvedMeshOptions;
   /** The registry of services and their endpoints. */
   readonly registry: ServiceRegistry;
-  /** The policy: `current()` snapshot, `update(input)`, `lastError`, `onChange`/`onError` events. */
-  readonly policy: PolicyStore;
+  /** The policy: `current()` snapshot, `update(input)`, `explain(request)`, `lastError`, `onChange`/`onError` events. */
+  readonly policy: MeshPolicy;
   /**
    * An axios instance on the mesh. `mesh.axios('reviews')`: relative URLs go to the logical
    * service. `mesh.axios()`: full URLs; mesh hosts through the mesh. `mesh.axios(instance)`:
@@ -68,13 +69,21 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const registry = new ServiceRegistry({ namespace: resolved.namespace, clusterDomain: resolved.clusterDomain });
   loadStatic(registry, resolved.staticEndpoints);
 
-  const policy = new PolicyStore({
-    namespace: resolved.namespace,
-    clusterDomain: resolved.clusterDomain,
-    watch: resolved.watchPolicy,
-    // Selectors are not checked here: a shared policy directory names other workloads too.
-    analysisContext: () => ({ knownHosts: registry.snapshots().map((s) => s.service) }),
-  });
+  const policy = new MeshPolicy(
+    {
+      namespace: resolved.namespace,
+      clusterDomain: resolved.clusterDomain,
+      watch: resolved.watchPolicy,
+      // Selectors are not checked here: a shared policy directory names other workloads too.
+      analysisContext: () => ({ knownHosts: registry.snapshots().map((s) => s.service) }),
+    },
+    {
+      registry,
+      source: { labels: resolved.labels, namespace: resolved.namespace },
+      timeoutMs: resolved.timeoutMs,
+      registryOnly: resolved.outboundTrafficPolicy === 'REGISTRY_ONLY',
+    },
+  );
   // The first load must succeed: a mesh never starts on policy it could not read.
   try {
     await policy.update(resolved.policy);
