@@ -99,13 +99,18 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     idleTimeoutMs: resolved.idleTimeoutMs,
     connectTimeoutMs: resolved.connectTimeoutMs,
     noDeadlineHeadersTimeoutMs: DEFAULTS.noDeadlineHeadersTimeoutMs,
+    peer: `${resolved.service}.${resolved.namespace}`,
   });
   const client = new OutboundClient(
     buildClientPipeline({ options: resolved, registry, policy, stats: outboundStats, transport }),
     registry,
     resolved.outboundTrafficPolicy,
   );
-  const inbound = new Inbound({ stats: inboundStats, localService: registry.qualify(resolved.service) });
+  const inbound = new Inbound({
+    stats: inboundStats,
+    localService: registry.qualify(resolved.service),
+    inboundDeadlines: resolved.inboundDeadlines,
+  });
   const axiosModule = await loadAxiosAdapter();
   const servers = new Set<MeshServer>();
   const fetch = createMeshFetch(client);

@@ -1,6 +1,7 @@
 // The outbound side of a mesh as the client adapters see it: which hosts it takes, and the pipeline to send them down.
 import { type Handler, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import type { ServiceRegistry } from '../discovery/registry.js';
+import { inboundCalls } from '../server/inbound.js';
 import { type CallOverrides, ClientCallContext } from './context.js';
 
 export class OutboundClient {
@@ -42,6 +43,9 @@ export class OutboundClient {
     }
     const ctx = new ClientCallContext(timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY, signal);
     if (overrides !== undefined) ctx.overrides = overrides;
+    const inbound = inboundCalls.getStore();
+    if (inbound !== undefined && inbound.deadline !== Number.POSITIVE_INFINITY)
+      ctx.inheritedDeadline = inbound.deadline;
     return this.#handler(request, ctx);
   }
 

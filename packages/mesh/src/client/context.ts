@@ -22,6 +22,11 @@ export class ClientCallContext extends CallContext {
   triedEndpoints: string[] | undefined = undefined;
   /** What the caller asked for in code for this one call. */
   overrides: CallOverrides | undefined = undefined;
+  /**
+   * The deadline of the inbound call this call is made while handling (from its
+   * `x-envoy-expected-rq-timeout-ms`), found through AsyncLocalStorage; the call cannot outlive it.
+   */
+  inheritedDeadline: number | undefined = undefined;
   /** Whether the request body may be sent again (buffered, or none); set by the adapter or the retry layer. */
   replayable = true;
 }

@@ -67,6 +67,11 @@ export interface MeshOptions {
   policy?: PolicyInput;
   /** Reload file sources when they change; default true. */
   watchPolicy?: boolean;
+  /**
+   * Whose deadline header (`x-envoy-expected-rq-timeout-ms`) an inbound call adopts: `mesh`
+   * (default: calls from weft clients, which mark them), `any`, or `none`.
+   */
+  inboundDeadlines?: 'mesh' | 'any' | 'none';
 }
 
 /** Every default, in one place, with its unit in its name. */
@@ -105,6 +110,7 @@ export interface ResolvedMeshOptions {
   clusterDomain: string;
   policy: PolicyInput | undefined;
   watchPolicy: boolean;
+  inboundDeadlines: 'mesh' | 'any' | 'none';
 }
 
 const SOURCE = 'createMesh options';
@@ -160,6 +166,7 @@ const schema = z.strictObject({
   // Checked by the policy loader, which reports problems with their files and lines.
   policy: z.unknown().optional(),
   watchPolicy: z.boolean().optional(),
+  inboundDeadlines: z.enum(['mesh', 'any', 'none']).optional(),
 });
 
 /**
@@ -222,5 +229,6 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     clusterDomain,
     policy: o.policy as PolicyInput | undefined,
     watchPolicy: o.watchPolicy ?? true,
+    inboundDeadlines: o.inboundDeadlines ?? 'mesh',
   };
 }

@@ -1,8 +1,11 @@
 // What the server adapters share: the inbound pipeline, the request view of a Node request, and answers the mesh writes itself.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { debuglog } from 'node:util';
 import { type Handler, isWeftError, ServerCallContext, type WeftRequest, type WeftResponse } from '@weft/core';
+import { DEADLINE_HEADER, PEER_HEADER } from '../layers/transport/index.js';
 import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
 
 declare module 'node:http' {
@@ -13,6 +16,9 @@ declare module 'node:http' {
 }
 
 const debug = debuglog('weft');
+
+/** The inbound call being handled, for the outbound calls made while handling it (deadline propagation). */
+export const inboundCalls = new AsyncLocalStorage<InboundCall>();
 const noop = (): void => {};
 
 /**
@@ -40,7 +46,8 @@ export class InboundCall extends ServerCallContext {
     // alive into V8's old generation (measured: 5-6 full GCs in 4 s instead of 1 under load).
     const proceed = this.proceed;
     this.proceed = noop;
-    proceed();
+    // The application runs inside this call's context: calls it makes inherit what is left of the deadline.
+    inboundCalls.run(this, proceed);
   }
 
   /** Called once the application's response is sent or its client went away. */
@@ -69,8 +76,10 @@ export type WriteAnswer = (call: InboundCall, answer: WeftResponse) => void;
 export class Inbound {
   readonly #handler: Handler<ServerCallContext>;
   readonly #localService: string;
+  readonly #inboundDeadlines: 'mesh' | 'any' | 'none';
 
   constructor(parts: ServerPipelineParts) {
+    this.#inboundDeadlines = parts.inboundDeadlines;
     this.#handler = buildServerPipeline(parts, applicationTerminal);
     this.#localService = parts.localService;
   }
@@ -91,6 +100,14 @@ export class Inbound {
     call.remoteAddress = req.socket.remoteAddress;
     call.res = res;
     call.proceed = proceed;
+    const trust = this.#inboundDeadlines;
+    if (trust !== 'none') {
+      const header = req.headers[DEADLINE_HEADER];
+      if (typeof header === 'string' && (trust === 'any' || req.headers[PEER_HEADER] !== undefined)) {
+        const ms = Number(header);
+        if (Number.isFinite(ms) && ms > 0) call.deadline = Date.now() + ms;
+      }
+    }
     call.native = native;
     req.weft = call;
     this.#handler(requestOf(req), call).then(

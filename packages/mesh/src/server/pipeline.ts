@@ -6,6 +6,8 @@ export interface ServerPipelineParts {
   stats: TrafficStats;
   /** This workload's fully qualified service name, under which inbound calls are counted. */
   localService: string;
+  /** Whose propagated deadline an inbound call adopts. */
+  inboundDeadlines: 'mesh' | 'any' | 'none';
 }
 
 /**

@@ -57,9 +57,12 @@ export function deadline<Ctx extends CallContext = CallContext>(options: Deadlin
       return (request, ctx) => {
         if (ctx.deadline === Number.POSITIVE_INFINITY) {
           const timeoutMs = timeoutFor(ctx, defaultTimeoutMs);
-          if (timeoutMs === 0) return next(request, ctx);
-          ctx.deadline = Date.now() + timeoutMs;
+          if (timeoutMs > 0) ctx.deadline = Date.now() + timeoutMs;
         }
+        // What is left of the inbound call this one is made for (deadline propagation) bounds it too.
+        const inherited = (ctx as Partial<ClientCallContext>).inheritedDeadline;
+        if (inherited !== undefined && inherited < ctx.deadline) ctx.deadline = inherited;
+        if (ctx.deadline === Number.POSITIVE_INFINITY) return next(request, ctx);
         const limitMs = Math.max(0, Math.round(ctx.deadline - Date.now()));
         if (limitMs <= 0) return Promise.reject(timeoutError(ctx, 0));
         const controller = new AbortController();

@@ -21,7 +21,18 @@ export interface TransportOptions {
   connectTimeoutMs: number;
   /** Limit on waiting for response headers when the call has no deadline, in ms. */
   noDeadlineHeadersTimeoutMs: number;
+  /** This workload as `service.namespace`, sent with a propagated deadline. */
+  peer: string;
 }
+
+/** Envoy's header for the time the caller will wait, in ms; weft reads and writes it. */
+export const DEADLINE_HEADER = 'x-envoy-expected-rq-timeout-ms';
+/**
+ * Sent with the deadline: which weft workload (`service.namespace`) makes the call, so a weft
+ * server configured to trust only the mesh's deadlines can tell them apart. Until mTLS
+ * identities (issue 6) it is a claim, not a proof.
+ */
+export const PEER_HEADER = 'x-weft-peer';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded;
 // undici refuses most of them outright.
@@ -33,7 +44,7 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-en
  * the server sees `reviews`, not an IP. Copied only when a hop-by-hop header must go.
  * (undici itself skips headers whose value is undefined.)
  */
-function forwardable(headers: WeftHeaders, authority: string): WeftHeaders {
+function forwardable(headers: WeftHeaders, authority: string, remainingMs: number, peer: string): WeftHeaders {
   let out = headers;
   for (const name of HOP_BY_HOP) {
     if (out[name] !== undefined) {
@@ -42,6 +53,12 @@ function forwardable(headers: WeftHeaders, authority: string): WeftHeaders {
     }
   }
   if (out.host === undefined) out.host = authority;
+  // The time left travels with the call (Envoy's header), so a weft server and the calls it
+  // makes while handling it can keep within it.
+  if (remainingMs !== Number.POSITIVE_INFINITY) {
+    out[DEADLINE_HEADER] = String(Math.max(1, Math.floor(remainingMs)));
+    out[PEER_HEADER] = peer;
+  }
   return out;
 }
 
@@ -108,7 +125,10 @@ export class Transport {
       .request({
         method: request.method as 'GET',
         path: request.path,
-        headers: forwardable(request.headers, request.authority) as Record<string, string | string[]>,
+        headers: forwardable(request.headers, request.authority, remaining, this.#options.peer) as Record<
+          string,
+          string | string[]
+        >,
         body: request.body,
         signal: ctx.signal,
         headersTimeout: waitMs,
