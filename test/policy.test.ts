@@ -105,10 +105,10 @@ describe('loading policy', () => {
 
   it('warns about a field weft does not act on yet instead of ignoring it', async () => {
     const file = join(dir, 'vs.yaml');
-    await writeFile(file, misspelled.replace('rout:', 'mirror:\n      host: shadow\n    route:'));
+    await writeFile(file, misspelled.replace('rout:', 'corsPolicy:\n      allowMethods: [GET]\n    route:'));
     const { problems } = await compileInput(file, 'default');
-    const mirror = problems.find((p) => p.path === 'spec.http[0].mirror');
-    expect(mirror).toMatchObject({
+    const cors = problems.find((p) => p.path === 'spec.http[0].corsPolicy');
+    expect(cors).toMatchObject({
       code: 'WEFT_WARN_POLICY_UNIMPLEMENTED',
       severity: 'warning',
       source: `${file}:9:5`,

@@ -276,3 +276,70 @@ describe('mesh.policy.explain', () => {
     expect(m.policy.explain({ url: 'http://example.test/' }).outcome).toBe('not-in-mesh');
   });
 });
+
+describe('fault injection and mirroring, per route', () => {
+  async function ratings(policy: unknown[]) {
+    const v1 = await upstream('ratings-v1');
+    const m = await mesh({
+      service: 'reviews',
+      version: 'v2',
+      discovery: { static: { ratings: [{ address: v1.address, labels: { version: 'v1' } }] } },
+      policy: policy as Parameters<typeof createMesh>[0]['policy'],
+    });
+    return { v1, m };
+  }
+
+  it("delays jason's calls to ratings by 7 s, which his caller's shorter limit sees as a timeout (Bookinfo's YAML)", async () => {
+    const { v1, m } = await ratings([
+      bookinfo('destination-rule-all.yaml'),
+      bookinfo('virtual-service-ratings-test-delay.yaml'),
+    ]);
+    const started = Date.now();
+    const error = await m
+      .axios('ratings')
+      .get('/ratings/0', { timeout: 300, headers: { 'end-user': 'jason' } })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'WEFT_ERR_TIMEOUT', flag: 'UT' });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(v1.seen).toHaveLength(0);
+    const others = await m.axios('ratings').get('/ratings/0', { timeout: 300 });
+    expect(others.status).toBe(200);
+  });
+
+  it("aborts jason's calls to ratings with 500, and only his (Bookinfo's YAML)", async () => {
+    const { v1, m } = await ratings([
+      bookinfo('destination-rule-all.yaml'),
+      bookinfo('virtual-service-ratings-test-abort.yaml'),
+    ]);
+    const aborted = await m.fetch('http://ratings/ratings/0', { headers: { 'end-user': 'jason' } });
+    expect([aborted.status, await aborted.text()]).toEqual([500, 'fault filter abort']);
+    expect(v1.seen).toHaveLength(0);
+    expect((await m.fetch('http://ratings/ratings/0')).status).toBe(200);
+  });
+
+  it('mirrors calls to another service with a -shadow host, never holding the primary call', async () => {
+    const primary = await upstream('primary');
+    const shadow = await upstream('shadow', (_req, res) => {
+      setTimeout(() => res.end('slow shadow'), 300).unref();
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [primary.address], 'reviews-next': [shadow.address] } },
+      policy: [
+        vs([
+          {
+            route: [{ destination: { host: 'reviews' } }],
+            mirror: { host: 'reviews-next' },
+            mirrorPercentage: { value: 100 },
+          },
+        ]),
+      ],
+    });
+    const started = Date.now();
+    const res = await m.fetch('http://reviews/r?x=1', { method: 'POST', body: 'hello' });
+    expect(await res.json()).toMatchObject({ name: 'primary', body: 'hello' });
+    expect(Date.now() - started).toBeLessThan(250);
+    await expect.poll(() => shadow.seen.length).toBe(1);
+    expect(shadow.seen[0]).toMatchObject({ method: 'POST', url: '/r?x=1', host: 'reviews-shadow', body: 'hello' });
+  });
+});

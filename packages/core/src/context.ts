@@ -30,6 +30,14 @@ export class CallContext {
     this.startedAt = performance.now();
   }
 
+  /** Adds an Envoy response flag (`UH`, `UT`, `DI`, …) once, keeping those already set (`DI,UT`). */
+  addResponseFlag(flag: string): void {
+    const flags = this.responseFlags;
+    if (flag === '' || flags === flag) return;
+    if (flags === '') this.responseFlags = flag;
+    else if (!flags.split(',').includes(flag)) this.responseFlags = `${flags},${flag}`;
+  }
+
   /** Milliseconds left before the deadline (may be ≤ 0); `Infinity` when there is none. */
   remainingMs(): number {
     return this.deadline === Number.POSITIVE_INFINITY ? this.deadline : this.deadline - Date.now();

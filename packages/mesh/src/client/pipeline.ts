@@ -4,12 +4,15 @@ import type { PolicyStore } from '@weft/policy';
 import type { ServiceRegistry } from '../discovery/registry.js';
 import { balance, roundRobin } from '../layers/balance/index.js';
 import { deadline } from '../layers/deadline/index.js';
+import { fault } from '../layers/fault/index.js';
+import { type MirrorSend, mirror } from '../layers/mirror/index.js';
 import { resolve } from '../layers/resolve/index.js';
 import { route } from '../layers/route/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
 import type { Transport } from '../layers/transport/index.js';
 import type { ResolvedMeshOptions } from '../options/mesh-options.js';
-import type { ClientCallContext } from './context.js';
+import { resolveDestination } from '../routing/destination.js';
+import { ClientCallContext } from './context.js';
 
 export interface ClientPipelineParts {
   options: ResolvedMeshOptions;
@@ -46,13 +49,42 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     }),
     // The call's limit (call > route > mesh), enforced over everything below: faults, every retry, the body.
     deadline<ClientCallContext>({ defaultTimeoutMs: options.timeoutMs }),
-    // (fault injection, mirroring, retries: above balance so a retry can pick another endpoint)
+    // Injected delays and aborts (DI, FI): inside the deadline, so a delay counts against the caller's limit.
+    fault(),
+    // Copies to the route's mirrors, fire and forget, bounded; after fault, so aborted calls are not copied.
+    mirror({ send: mirrorSender(parts), clusterDomain: options.clusterDomain }),
+    // (retries: above balance so a retry can pick another endpoint)
     // — balancer tier —
     // Round robin over the destination's endpoints (the subset's, when the route names one).
     balance<ClientCallContext>(roundRobin()),
     // — endpoint tier —
     // (circuit breaker, mTLS) then the transport, the terminal handler.
   ];
+}
+
+/**
+ * How a mirror copy is sent: to its own target (host and subset, not the `-shadow` authority it
+ * carries), through the balancer and transport only, bounded by the deadline it is given.
+ */
+function mirrorSender(parts: ClientPipelineParts): MirrorSend {
+  const lower = compose<ClientCallContext>(
+    [deadline<ClientCallContext>({ defaultTimeoutMs: 0 }), balance<ClientCallContext>(roundRobin())],
+    parts.transport.handler as Handler<ClientCallContext>,
+  );
+  return (request, target, callDeadline) => {
+    const ctx = new ClientCallContext(callDeadline);
+    try {
+      const snapshot = parts.policy.current();
+      const resolved = resolveDestination(parts.registry, snapshot, target.host, target.subset);
+      ctx.policy = snapshot;
+      ctx.service = resolved.cluster.name;
+      ctx.snapshot = resolved.endpoints;
+      ctx.subset = target.subset;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return lower(request, ctx);
+  };
 }
 
 export function buildClientPipeline(parts: ClientPipelineParts): Handler<ClientCallContext> {

@@ -302,20 +302,6 @@ export const VirtualService: KindSchema = {
   versions: ['v1', 'v1beta1', 'v1alpha3'],
   spec: virtualServiceSpec,
   // Acted on by the route and deadline layers (packages/mesh): match, route, redirect,
-  // directResponse, rewrite, timeout, headers.
-  unimplemented: [
-    'http[].delegate',
-    'http[].retries',
-    'http[].fault',
-    'http[].mirror',
-    'http[].mirrors',
-    'http[].mirrorPercent',
-    'http[].mirror_percent',
-    'http[].mirrorPercentage',
-    'http[].corsPolicy',
-    'tls',
-    'tcp',
-    'gateways',
-    'exportTo',
-  ],
+  // directResponse, rewrite, timeout, headers; fault and mirror*, by the fault and mirror layers.
+  unimplemented: ['http[].delegate', 'http[].retries', 'http[].corsPolicy', 'tls', 'tcp', 'gateways', 'exportTo'],
 };

@@ -38,7 +38,7 @@ export function balance<Ctx extends CallContext = CallContext>(pick: Picker): La
           }
         }
         if (endpoint === undefined) {
-          ctx.responseFlags = 'UH';
+          ctx.addResponseFlag('UH');
           return Promise.reject(
             new WeftError(
               'WEFT_ERR_NO_HEALTHY_UPSTREAM',

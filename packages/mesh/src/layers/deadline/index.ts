@@ -76,7 +76,7 @@ export function deadline<Ctx extends CallContext = CallContext>(options: Deadlin
           let body: Readable | undefined;
           const timer = setTimeout(() => {
             const error = timeoutError(ctx, limitMs);
-            ctx.responseFlags = 'UT';
+            ctx.addResponseFlag('UT');
             controller.abort(error);
             if (body !== undefined) body.destroy(error);
             else reject(error);

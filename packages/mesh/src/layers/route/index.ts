@@ -67,7 +67,7 @@ export function route(options: RouteOptions): Layer<ClientCallContext> {
         if (table === undefined) return next(request, ctx);
         const found = findRoute(table.routes, request, source);
         if (found === undefined) {
-          ctx.responseFlags = 'NR';
+          ctx.addResponseFlag('NR');
           return Promise.reject(
             new WeftError(
               'WEFT_ERR_NO_ROUTE',
@@ -84,7 +84,7 @@ export function route(options: RouteOptions): Layer<ClientCallContext> {
         if (http.redirect !== undefined) return Promise.resolve(redirectAnswer(request, http.redirect));
         const destination = pickDestination(chosen, random);
         if (destination === undefined) {
-          ctx.responseFlags = 'NR';
+          ctx.addResponseFlag('NR');
           return Promise.reject(
             new WeftError(
               'WEFT_ERR_NO_ROUTE',
@@ -99,7 +99,7 @@ export function route(options: RouteOptions): Layer<ClientCallContext> {
         try {
           resolved = resolveDestination(registry, snapshot, destination.host, destination.subset);
         } catch (error) {
-          ctx.responseFlags = 'NC';
+          ctx.addResponseFlag('NC');
           return Promise.reject(error);
         }
         ctx.service = resolved.cluster.name;

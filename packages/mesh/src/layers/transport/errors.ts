@@ -52,6 +52,6 @@ export function toWeftError(error: unknown, ctx: CallContext): WeftError {
     code = 'WEFT_ERR_UPSTREAM_FAILURE';
     message = `call to ${target} failed: ${why}`;
   }
-  if (ctx.responseFlags === '') ctx.responseFlags = ERROR_CODES[code].flag;
+  ctx.addResponseFlag(ERROR_CODES[code].flag);
   return new WeftError(code, message, { service: ctx.service, endpoint, cause: error });
 }
