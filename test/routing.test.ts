@@ -343,3 +343,20 @@ describe('fault injection and mirroring, per route', () => {
     expect(shadow.seen[0]).toMatchObject({ method: 'POST', url: '/r?x=1', host: 'reviews-shadow', body: 'hello' });
   });
 });
+
+describe('per-call overrides in code', () => {
+  it("lets a call's own timeout win over its route's, for axios and for fetch", async () => {
+    const slow = await upstream('slow', (_req, res) => {
+      setTimeout(() => res.end('done'), 150).unref();
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [slow.address] } },
+      policy: vs([{ timeout: '50ms', route: [{ destination: { host: 'reviews' } }] }]),
+    });
+    expect((await m.axios('reviews').get('/', { weft: { timeout: '2s' } })).data).toBe('done');
+    expect(await (await m.fetch('http://reviews/', { weft: { timeout: 2_000 } })).text()).toBe('done');
+    const short = await m.fetch('http://reviews/', { weft: { timeout: '10ms' } }).catch((e: unknown) => e);
+    expect(short).toMatchObject({ code: 'WEFT_ERR_TIMEOUT' });
+  });
+});

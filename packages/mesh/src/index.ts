@@ -18,7 +18,7 @@ export {
   type WeftResponse,
 } from '@weft/core';
 export type { ExpressMiddleware } from './adapters/express.js';
-export type { FetchFunction } from './adapters/fetch.js';
+export type { FetchFunction, MeshRequestInit } from './adapters/fetch.js';
 export { OutboundClient } from './client/client.js';
 export type { CallOverrides } from './client/context.js';
 export { buildClientPipeline, clientLayers } from './client/pipeline.js';

@@ -7,6 +7,7 @@ import { type ExpressMiddleware, meshExpress } from './adapters/express.js';
 import { meshFastify } from './adapters/fastify.js';
 import { createMeshFetch, type FetchFunction } from './adapters/fetch.js';
 import { OutboundClient } from './client/client.js';
+import type { CallOverrides } from './client/context.js';
 import { buildClientPipeline } from './client/pipeline.js';
 import { ServiceRegistry } from './discovery/registry.js';
 import { loadStatic } from './discovery/static.js';
@@ -48,7 +49,10 @@ export interface Mesh {
   /** Starts an HTTP server for an Express app, a request listener or a Fastify instance; closed by `mesh.close()`. */
   listen(app: unknown, options?: ListenOptions): Promise<MeshServer>;
   /** Sends a request in weft's own model down the client pipeline. */
-  request(request: WeftRequest, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<WeftResponse>;
+  request(
+    request: WeftRequest,
+    options?: { timeoutMs?: number; signal?: AbortSignal; weft?: CallOverrides },
+  ): Promise<WeftResponse>;
   /** Counters of calls in and out, for a summary. */
   stats(): MeshStats;
   /** Stops new calls (WEFT_ERR_CLOSED), drains the servers, lets calls in flight finish, closes every connection. */
@@ -141,7 +145,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       return server;
     },
     request(request, requestOptions = {}) {
-      return client.send(request, requestOptions.timeoutMs ?? 0, requestOptions.signal);
+      return client.send(request, requestOptions.timeoutMs ?? 0, requestOptions.signal, requestOptions.weft);
     },
     stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view() }),
     close() {

@@ -14,7 +14,15 @@ import axios, {
   type InternalAxiosRequestConfig,
 } from 'axios';
 import type { OutboundClient } from '../client/client.js';
+import type { CallOverrides } from '../client/context.js';
 import { readAll, toReadable, toRequestBody } from './body.js';
+
+declare module 'axios' {
+  interface AxiosRequestConfig {
+    /** weft's settings for this one call, which win over the route's and the mesh's. */
+    weft?: CallOverrides;
+  }
+}
 
 function decompressor(encoding: string): NodeJS.ReadWriteStream | undefined {
   switch (encoding) {
@@ -93,6 +101,7 @@ export function meshAxiosAdapter(client: OutboundClient, fallback: AxiosAdapter)
       },
       config.timeout ?? 0,
       config.signal as AbortSignal | undefined,
+      config.weft,
     );
     const responseHeaders = { ...response.headers };
     let stream: Readable | null = response.body === null ? null : toReadable(response.body);

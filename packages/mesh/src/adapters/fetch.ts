@@ -3,9 +3,13 @@
 import type { Readable } from 'node:stream';
 import { isWeftError, WeftError, type WeftHeaders } from '@weft/core';
 import type { OutboundClient } from '../client/client.js';
+import type { CallOverrides } from '../client/context.js';
 import { toRequestBody } from './body.js';
 
-export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+/** fetch's init, plus weft's settings for this one call, which win over the route's and the mesh's. */
+export type MeshRequestInit = RequestInit & { weft?: CallOverrides };
+
+export type FetchFunction = (input: string | URL | Request, init?: MeshRequestInit) => Promise<Response>;
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 type BodyInit = ConstructorParameters<typeof Response>[0];
@@ -112,6 +116,7 @@ export function createMeshFetch(client: OutboundClient, fallback: FetchFunction 
       },
       0,
       init?.signal ?? request?.signal ?? undefined,
+      init?.weft,
     );
     const nullBody = NULL_BODY_STATUS.has(response.status) || method === 'HEAD';
     let webBody: BodyInit | null = null;
