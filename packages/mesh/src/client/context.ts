@@ -8,7 +8,13 @@ export interface CallOverrides {
   /** Overall time limit of the call, retries included: `'200ms'` or a number of ms. */
   timeout?: string | number;
   /** Istio's HTTPRetry fields; `{ attempts: 0 }` turns retries off for this call. */
-  retries?: { attempts?: number; perTryTimeout?: string | number; retryOn?: string };
+  retries?: {
+    attempts?: number;
+    perTryTimeout?: string | number;
+    retryOn?: string;
+    /** Retry POST, PATCH and other non-idempotent calls after a failure that may have reached the server. */
+    retryNonIdempotent?: boolean;
+  };
 }
 
 export class ClientCallContext extends CallContext {

@@ -7,6 +7,7 @@ import { deadline } from '../layers/deadline/index.js';
 import { fault } from '../layers/fault/index.js';
 import { type MirrorSend, mirror } from '../layers/mirror/index.js';
 import { resolve } from '../layers/resolve/index.js';
+import { retry } from '../layers/retry/index.js';
 import { route } from '../layers/route/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
 import type { Transport } from '../layers/transport/index.js';
@@ -53,7 +54,10 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     fault(),
     // Copies to the route's mirrors, fire and forget, bounded; after fault, so aborted calls are not copied.
     mirror({ send: mirrorSender(parts), clusterDomain: options.clusterDomain }),
-    // (retries: above balance so a retry can pick another endpoint)
+    // Retries: below fault and mirror (an injected fault is never retried, a copy is sent once),
+    // inside the deadline (every attempt and backoff counts against the call's limit), above
+    // balance so a retry can go to another endpoint.
+    retry<ClientCallContext>(),
     // — balancer tier —
     // Round robin over the destination's endpoints (the subset's, when the route names one).
     balance<ClientCallContext>(roundRobin()),

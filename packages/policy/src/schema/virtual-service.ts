@@ -302,6 +302,6 @@ export const VirtualService: KindSchema = {
   versions: ['v1', 'v1beta1', 'v1alpha3'],
   spec: virtualServiceSpec,
   // Acted on by the route and deadline layers (packages/mesh): match, route, redirect,
-  // directResponse, rewrite, timeout, headers; fault and mirror*, by the fault and mirror layers.
+  // directResponse, rewrite, timeout, headers; fault and mirror*, by the fault and mirror layers; retries, by the retry layer.
   unimplemented: ['http[].delegate', 'http[].retries', 'http[].corsPolicy', 'tls', 'tcp', 'gateways', 'exportTo'],
 };

@@ -1,0 +1,101 @@
+// Retries over real servers: Istio's default policy, a route's own policy, and the safety rules.
+import { describe, expect, it } from 'vitest';
+import { mesh, upstream } from './support/lifecycle.js';
+import { refusingAddress } from './support/upstreams.js';
+
+const vs = (http: unknown[]) => ({
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'VirtualService',
+  metadata: { name: 'reviews' },
+  spec: { hosts: ['reviews'], http },
+});
+
+describe('retries', () => {
+  it("retries a refused connection on another endpoint under Istio's default policy", async () => {
+    const up = await upstream('up');
+    const down = await refusingAddress();
+    const m = await mesh({ service: 'productpage', discovery: { static: { reviews: [down, up.address] } } });
+    for (let i = 0; i < 6; i++) {
+      const res = await m.fetch('http://reviews/');
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    expect(up.seen).toHaveLength(6);
+  });
+
+  it('does not retry a 503 by default, and does under retryOn 5xx, going to the other endpoint', async () => {
+    const failing = await upstream('failing', (_req, res) => {
+      res.statusCode = 503;
+      res.end('unavailable');
+    });
+    const healthy = await upstream('healthy');
+    const endpoints = [failing.address, healthy.address];
+    const plain = await mesh({ service: 'a', discovery: { static: { reviews: endpoints } } });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await plain.fetch('http://reviews/')).status);
+    expect(statuses.sort()).toEqual([200, 200, 503, 503]);
+
+    const retrying = await mesh({
+      service: 'b',
+      discovery: { static: { reviews: endpoints } },
+      policy: vs([{ route: [{ destination: { host: 'reviews' } }], retries: { attempts: 2, retryOn: '5xx' } }]),
+    });
+    for (let i = 0; i < 4; i++) expect((await retrying.fetch('http://reviews/')).status).toBe(200);
+  });
+
+  it('returns the last 503 when every attempt fails, after 1 + attempts tries', async () => {
+    const failing = await upstream('failing', (_req, res) => {
+      res.statusCode = 503;
+      res.end('still down');
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [failing.address] } },
+      policy: vs([
+        { route: [{ destination: { host: 'reviews' } }], retries: { attempts: 3, retryOn: 'gateway-error' } },
+      ]),
+    });
+    const res = await m.fetch('http://reviews/');
+    expect([res.status, await res.text()]).toEqual([503, 'still down']);
+    expect(failing.seen).toHaveLength(4);
+  });
+
+  it('does not send a POST again after the connection was reset, but does a GET', async () => {
+    const rude = await upstream('rude', (req) => {
+      req.socket.destroy();
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [rude.address] } },
+      policy: vs([{ route: [{ destination: { host: 'reviews' } }], retries: { attempts: 2, retryOn: 'reset' } }]),
+    });
+    await expect(m.fetch('http://reviews/', { method: 'POST', body: 'once' })).rejects.toMatchObject({
+      code: 'WEFT_ERR_UPSTREAM_RESET',
+    });
+    expect(rude.seen).toHaveLength(1);
+    await expect(m.fetch('http://reviews/')).rejects.toMatchObject({ code: 'WEFT_ERR_UPSTREAM_RESET' });
+    expect(rude.seen).toHaveLength(4);
+  });
+
+  it('stops retrying when the overall deadline passes', async () => {
+    const slow = await upstream('slow', (_req, res) => {
+      setTimeout(() => res.end('late'), 400).unref();
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [slow.address] } },
+      policy: vs([
+        {
+          route: [{ destination: { host: 'reviews' } }],
+          timeout: '250ms',
+          retries: { attempts: 5, perTryTimeout: '100ms', retryOn: 'reset' },
+        },
+      ]),
+    });
+    const started = Date.now();
+    await expect(m.fetch('http://reviews/')).rejects.toMatchObject({ code: 'WEFT_ERR_TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(600);
+    expect(slow.seen.length).toBeGreaterThanOrEqual(2);
+    expect(slow.seen.length).toBeLessThanOrEqual(3);
+  });
+});
