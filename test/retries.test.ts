@@ -99,3 +99,49 @@ describe('retries', () => {
     expect(slow.seen.length).toBeLessThanOrEqual(3);
   });
 });
+
+describe('the retry budget', () => {
+  /** A destination in full outage, called at a steady rate; how many attempts reach it. */
+  async function outage(retryBudget?: false) {
+    const down = await upstream('down', (_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [down.address] } },
+      policy: vs([
+        { route: [{ destination: { host: 'reviews' } }], retries: { attempts: 3, retryOn: '5xx', backoff: '1ms' } },
+      ]),
+      ...(retryBudget === undefined ? {} : { retryBudget }),
+    });
+    // 300 calls at about 300 per second, 10 at a time; bounded in count and time.
+    const calls = 300;
+    let sent = 0;
+    const deadline = Date.now() + 10_000;
+    const worker = async () => {
+      while (sent < calls && Date.now() < deadline) {
+        sent++;
+        const res = await m.fetch('http://reviews/');
+        expect(res.status).toBe(503);
+        await res.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+    };
+    await Promise.all(Array.from({ length: 10 }, worker));
+    return { calls: sent, attempts: down.seen.length };
+  }
+
+  it('keeps the attempts on a destination in full outage within the budget (20% + 10/s over 10 s)', async () => {
+    const { calls, attempts } = await outage();
+    expect(calls).toBe(300);
+    // Allowed retries in the window: 10/s × 10 s + 20% of the calls.
+    expect(attempts - calls).toBeLessThanOrEqual(100 + 0.2 * calls);
+    expect(attempts - calls).toBeGreaterThan(0);
+  });
+
+  it('shows the amplification it prevents when turned off: every call tried 1 + attempts times', async () => {
+    const { calls, attempts } = await outage(false);
+    expect(attempts).toBe(calls * 4);
+  });
+});

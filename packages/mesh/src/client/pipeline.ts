@@ -7,6 +7,7 @@ import { deadline } from '../layers/deadline/index.js';
 import { fault } from '../layers/fault/index.js';
 import { type MirrorSend, mirror } from '../layers/mirror/index.js';
 import { resolve } from '../layers/resolve/index.js';
+import { retryBudgets } from '../layers/retry/budgets.js';
 import { retry } from '../layers/retry/index.js';
 import { route } from '../layers/route/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
@@ -57,7 +58,7 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // Retries: below fault and mirror (an injected fault is never retried, a copy is sent once),
     // inside the deadline (every attempt and backoff counts against the call's limit), above
     // balance so a retry can go to another endpoint.
-    retry<ClientCallContext>(),
+    retry<ClientCallContext>({ budgetFor: retryBudgets(options.retryBudget) }),
     // — balancer tier —
     // Round robin over the destination's endpoints (the subset's, when the route names one).
     balance<ClientCallContext>(roundRobin()),

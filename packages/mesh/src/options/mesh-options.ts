@@ -72,6 +72,12 @@ export interface MeshOptions {
    * (default: calls from weft clients, which mark them), `any`, or `none`.
    */
   inboundDeadlines?: 'mesh' | 'any' | 'none';
+  /**
+   * The retry budget each destination gets unless its DestinationRule sets `retryBudget`:
+   * over `ttlMs`, retries may number `minRetriesPerSecond × ttl + percentCanRetry × calls`
+   * (Finagle's and Linkerd's; default 20 % + 10/s over 10 s). `false` turns it off.
+   */
+  retryBudget?: false | { percentCanRetry?: number; minRetriesPerSecond?: number; ttlMs?: number };
 }
 
 /** Every default, in one place, with its unit in its name. */
@@ -86,6 +92,8 @@ export const DEFAULTS = {
   noDeadlineHeadersTimeoutMs: 300_000,
   drainTimeoutMs: 5_000,
   clusterDomain: 'cluster.local',
+  /** Finagle's and Linkerd's retry budget: 20 % of calls plus 10 retries a second, over 10 s. */
+  retryBudget: { percentCanRetry: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 },
 } as const;
 
 export interface ResolvedEndpointOptions extends ParsedAddress {
@@ -111,6 +119,7 @@ export interface ResolvedMeshOptions {
   policy: PolicyInput | undefined;
   watchPolicy: boolean;
   inboundDeadlines: 'mesh' | 'any' | 'none';
+  retryBudget: false | { percentCanRetry: number; minRetriesPerSecond: number; ttlMs: number };
 }
 
 const SOURCE = 'createMesh options';
@@ -167,6 +176,16 @@ const schema = z.strictObject({
   policy: z.unknown().optional(),
   watchPolicy: z.boolean().optional(),
   inboundDeadlines: z.enum(['mesh', 'any', 'none']).optional(),
+  retryBudget: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        percentCanRetry: z.number().min(0).max(1).optional(),
+        minRetriesPerSecond: z.number().min(0).max(1_000_000).optional(),
+        ttlMs: z.number().int().min(1_000).max(3_600_000).optional(),
+      }),
+    ])
+    .optional(),
 });
 
 /**
@@ -230,5 +249,6 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     policy: o.policy as PolicyInput | undefined,
     watchPolicy: o.watchPolicy ?? true,
     inboundDeadlines: o.inboundDeadlines ?? 'mesh',
+    retryBudget: o.retryBudget === false ? false : { ...DEFAULTS.retryBudget, ...o.retryBudget },
   };
 }

@@ -238,8 +238,9 @@ export const DestinationRule: KindSchema = {
   kind: 'DestinationRule',
   versions: ['v1', 'v1beta1', 'v1alpha3'],
   spec: destinationRuleSpec,
+  // `trafficPolicy.retryBudget` is acted on by the retry layer (packages/mesh); a subset's is not yet.
   unimplemented: [
-    ...policyPaths('trafficPolicy'),
+    ...policyPaths('trafficPolicy').filter((p) => p !== 'trafficPolicy.retryBudget'),
     ...policyPaths('subsets[].trafficPolicy'),
     'exportTo',
     'workloadSelector',

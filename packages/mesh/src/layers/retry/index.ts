@@ -14,10 +14,19 @@ import pRetry, { type Options as PRetryOptions, type RetryContext } from 'p-retr
 import type { ClientCallContext } from '../../client/context.js';
 import { backoffDelayMs, type RandomSource } from './backoff.js';
 import { holdBody, releaseBody } from './body.js';
+import { type RetryBudget, UNLIMITED_BUDGET } from './budget.js';
 import { IDEMPOTENT_METHODS, maySendAgain, responseRetryCondition, shouldRetry } from './classify.js';
 import { RETRY_DEFAULTS, type RetryPolicy, retryPolicyFor } from './policy.js';
 
 export { backoffDelayMs, type RandomSource } from './backoff.js';
+export {
+  ConcurrentRetryBudget,
+  type RetryBudget,
+  UNLIMITED_BUDGET,
+  WINDOWED_BUDGET_DEFAULTS,
+  type WindowedBudgetOptions,
+  WindowedRetryBudget,
+} from './budget.js';
 export {
   errorRetryCondition,
   IDEMPOTENT_METHODS,
@@ -38,6 +47,8 @@ export {
 export interface RetryOptions {
   /** Uniform numbers in [0, 1) for the backoff jitter; `Math.random` unless a test gives its own. */
   random?: RandomSource;
+  /** The retry budget of a call's destination; without it, retries are limited by the policy alone. */
+  budgetFor?: (ctx: ClientCallContext) => RetryBudget;
 }
 
 /** One call going through the loop: what each attempt and the backoff between them need. */
@@ -49,6 +60,9 @@ interface RetryCall {
   readonly random: RandomSource;
   /** `ctx.responseFlags` before the first attempt: a failed attempt's flag is not the call's once it is retried. */
   readonly flagsBefore: string;
+  readonly budget: RetryBudget;
+  /** Retries drawn from the budget, given back when the call ends. */
+  withdrawn: number;
 }
 
 /**
@@ -221,6 +235,12 @@ async function onFailedAttempt(context: RetryContext): Promise<void> {
   const delayMs = backoffDelayMs(context.attemptNumber, policy.backoffBaseMs, policy.backoffMaxMs, call.random);
   // No retry that could not start before the deadline: answer with this attempt's outcome now.
   if (delayMs >= ctx.remainingMs()) throw failure;
+  // The destination's budget spent: the outcome goes back as it is, flagged URX, as Envoy's budget does.
+  if (!call.budget.tryWithdraw()) {
+    ctx.addResponseFlag('URX');
+    throw failure;
+  }
+  call.withdrawn++;
   if (failure.response !== undefined) {
     releaseBody(failure.response.body, failure.response.headers, RETRY_DEFAULTS.maxDrainedBodyBytes);
   }
@@ -279,9 +299,24 @@ function run(
   ctx: ClientCallContext,
   policy: RetryPolicy,
   random: RandomSource,
+  budget: RetryBudget,
 ): Promise<WeftResponse> {
-  const call: RetryCall = { next, request, ctx, policy, random, flagsBefore: ctx.responseFlags };
-  return pRetry(() => attempt(call), optionsFor(policy.attempts)).then(undefined, settle);
+  const call: RetryCall = { next, request, ctx, policy, random, flagsBefore: ctx.responseFlags, budget, withdrawn: 0 };
+  budget.deposit();
+  const done = (): void => {
+    for (; call.withdrawn > 0; call.withdrawn--) budget.release();
+    budget.settle();
+  };
+  return pRetry(() => attempt(call), optionsFor(policy.attempts)).then(
+    (response) => {
+      done();
+      return response;
+    },
+    (error: unknown) => {
+      done();
+      return settle(error);
+    },
+  );
 }
 
 /** A streamed body is read up to the cap first: within it, the call is retried from a buffer; past it, sent once. */
@@ -292,6 +327,7 @@ async function runWithStreamedBody(
   ctx: ClientCallContext,
   policy: RetryPolicy,
   random: RandomSource,
+  budget: RetryBudget,
 ): Promise<WeftResponse> {
   let held: Awaited<ReturnType<typeof holdBody>>;
   try {
@@ -304,7 +340,7 @@ async function runWithStreamedBody(
   }
   if (held.complete) {
     ctx.replayable = true;
-    return run(next, { ...request, body: held.bytes }, ctx, policy, random);
+    return run(next, { ...request, body: held.bytes }, ctx, policy, random, budget);
   }
   ctx.replayable = false;
   return next({ ...request, body: held.body }, ctx);
@@ -324,6 +360,7 @@ async function runWithStreamedBody(
  */
 export function retry<Ctx extends ClientCallContext = ClientCallContext>(options: RetryOptions = {}): Layer<Ctx> {
   const random = options.random ?? Math.random;
+  const budgetFor = options.budgetFor ?? (() => UNLIMITED_BUDGET);
   if (typeof random !== 'function') {
     throw new WeftError('WEFT_ERR_OPTION_TYPE', 'retry({ random }) must be a function returning numbers in [0, 1)');
   }
@@ -345,9 +382,9 @@ export function retry<Ctx extends ClientCallContext = ClientCallContext>(options
         }
         const body = request.body;
         if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
-          return runWithStreamedBody(inner, request, body, ctx, policy, random);
+          return runWithStreamedBody(inner, request, body, ctx, policy, random, budgetFor(ctx));
         }
-        return run(inner, request, ctx, policy, random);
+        return run(inner, request, ctx, policy, random, budgetFor(ctx));
       };
     },
   };
