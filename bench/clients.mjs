@@ -6,8 +6,43 @@ import { Pool } from 'undici';
 
 const PATH = '/json';
 
-async function weftMesh(port) {
-  return createMesh({ service: 'loadgen', discovery: { static: { bench: [`127.0.0.1:${port}`] } } });
+async function weftMesh(port, policy) {
+  return createMesh({
+    service: 'loadgen',
+    discovery: { static: { bench: [{ address: `127.0.0.1:${port}`, labels: { version: 'v1' } }] } },
+    ...(policy === undefined ? {} : { policy }),
+  });
+}
+
+/** A VirtualService for `bench` with `routes` routes; only the last matches the benchmark's calls; a retry policy on each. */
+function routedPolicy(routes) {
+  const http = [];
+  for (let i = 0; i < routes - 1; i++) {
+    http.push({
+      match: [{ uri: { prefix: `/other-${i}/` } }],
+      route: [{ destination: { host: 'bench', subset: 'v1' } }],
+    });
+  }
+  http.push({
+    match: [{ uri: { prefix: '/json' }, headers: { 'x-bench': { exact: 'yes' } } }],
+    route: [{ destination: { host: 'bench', subset: 'v1' } }],
+    retries: { attempts: 2, retryOn: 'connect-failure,refused-stream,5xx' },
+  });
+  for (const r of http) if (r.retries === undefined) r.retries = { attempts: 2, retryOn: '5xx' };
+  return [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'bench' },
+      spec: { host: 'bench', subsets: [{ name: 'v1', labels: { version: 'v1' } }] },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'bench' },
+      spec: { hosts: ['bench'], http },
+    },
+  ];
 }
 
 /** `{ send, close }` for client `kind` against 127.0.0.1:`port`. */
@@ -26,10 +61,21 @@ export async function makeClient(kind, port, concurrency) {
         close: () => pool.close(),
       };
     }
-    case 'weft-request': {
-      // mesh.request(): weft's own request model down the client pipeline, no client library around it.
-      const mesh = await weftMesh(port);
-      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers: {}, body: null };
+    case 'weft-request':
+    case 'weft-routed':
+    case 'weft-routed-1000': {
+      // mesh.request(): weft's own request model down the client pipeline, no client library around it;
+      // the routed kinds add a VirtualService (1 or 1,000 routes) and a DestinationRule.
+      const routes = kind === 'weft-routed' ? 1 : kind === 'weft-routed-1000' ? 1000 : 0;
+      const mesh = await weftMesh(port, routes === 0 ? undefined : routedPolicy(routes));
+      const request = {
+        method: 'GET',
+        scheme: 'http',
+        authority: 'bench',
+        path: PATH,
+        headers: { 'x-bench': 'yes' },
+        body: null,
+      };
       return {
         async send() {
           const { status, body } = await mesh.request(request);

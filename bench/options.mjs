@@ -9,6 +9,9 @@ import { parseArgs } from 'node:util';
 export const PAIRS = {
   // The pipeline alone: weft's own cost per call, over the same undici Pool a bare client uses.
   pipeline: { side: 'client', server: 'node-http', plain: 'undici', weft: 'weft-request' },
+  // Routing and retries on top of the pipeline: one match and a retry policy; then 1,000 routes, the last one matching.
+  routing: { side: 'client', server: 'node-http', plain: 'weft-request', weft: 'weft-routed' },
+  'routing-1000': { side: 'client', server: 'node-http', plain: 'weft-request', weft: 'weft-routed-1000' },
   axios: { side: 'client', server: 'node-http', plain: 'axios', weft: 'weft-axios' },
   fetch: { side: 'client', server: 'node-http', plain: 'fetch', weft: 'weft-fetch' },
   express: { side: 'server', client: 'undici', plain: 'express', weft: 'weft-express' },
