@@ -134,7 +134,7 @@ export function explain(
       summary: `no VirtualService routes ${cluster.name}: every call goes to its ${endpoints.length} endpoints`,
     };
   }
-  const found = findRoute(table.routes, request, source);
+  const found = findRoute(table, request, source);
   const routes: Explanation['routes'] = [];
   for (const r of table.routes) {
     const matched = found?.route === r;

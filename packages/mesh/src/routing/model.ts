@@ -33,4 +33,10 @@ export interface CompiledRoute {
   readonly matches: readonly CompiledMatch[];
   readonly destinations: readonly WeightedDestination[];
   readonly totalWeight: number;
+  /**
+   * When every match of the route tests the uri by exact value or prefix (case-sensitive), those
+   * strings: a path that starts with none of them cannot match, and the route is skipped with
+   * one `startsWith` each instead of running its tests. `undefined` when some match has no such test.
+   */
+  readonly uriGates: readonly string[] | undefined;
 }

@@ -10,6 +10,75 @@ export interface RouteTable {
   readonly routes: readonly CompiledRoute[];
   /** The VirtualServices the routes came from. */
   readonly virtualServices: readonly PolicyResource[];
+  /** For large tables, an index of the routes a path can match; `undefined`: try every route in order. */
+  readonly index: RouteIndex | undefined;
+}
+
+/** Tables this large get an index; below it a scan is as fast. */
+const INDEX_FROM_ROUTES = 32;
+
+interface TrieNode {
+  readonly next: Map<number, TrieNode>;
+  /** Positions of the routes one of whose uri gates ends here. */
+  readonly routes: number[];
+}
+
+/**
+ * The routes a path can match, in order, without trying every route: routes with uri gates
+ * (exact or prefix strings every one of their matches requires) sit in a trie of those strings,
+ * so a path walks it once; routes without gates are candidates for every path. Hand-written:
+ * a route's first-match order and Istio's match semantics leave no library router that fits.
+ */
+export class RouteIndex {
+  readonly #root: TrieNode = { next: new Map(), routes: [] };
+  readonly #ungated: number[] = [];
+
+  constructor(routes: readonly CompiledRoute[]) {
+    routes.forEach((route, position) => {
+      const gates = route.uriGates;
+      if (gates === undefined) {
+        this.#ungated.push(position);
+        return;
+      }
+      for (const gate of new Set(gates)) {
+        let node = this.#root;
+        for (let i = 0; i < gate.length; i++) {
+          const c = gate.charCodeAt(i);
+          let child = node.next.get(c);
+          if (child === undefined) {
+            child = { next: new Map(), routes: [] };
+            node.next.set(c, child);
+          }
+          node = child;
+        }
+        node.routes.push(position);
+      }
+    });
+  }
+
+  /** Positions of the routes `path` can match, ascending. */
+  candidates(path: string): number[] {
+    const gated: number[] = [];
+    let node: TrieNode | undefined = this.#root;
+    for (let i = 0; node !== undefined; i++) {
+      for (const r of node.routes) gated.push(r);
+      if (i >= path.length) break;
+      node = node.next.get(path.charCodeAt(i));
+    }
+    if (gated.length === 0) return this.#ungated;
+    gated.sort((a, b) => a - b);
+    if (this.#ungated.length === 0) return gated;
+    const out: number[] = [];
+    let a = 0;
+    let b = 0;
+    const u = this.#ungated;
+    while (a < gated.length || b < u.length) {
+      if (b >= u.length || (a < gated.length && (gated[a] as number) < (u[b] as number)))
+        out.push(gated[a++] as number);
+      else out.push(u[b++] as number);
+    }
+    return out;
+  }
 }
 
 function compileRoute(vs: PolicyResource, http: HTTPRoute, index: number, clusterDomain: string): CompiledRoute {
@@ -20,7 +89,11 @@ function compileRoute(vs: PolicyResource, http: HTTPRoute, index: number, cluste
     // A single destination takes all traffic whatever its weight, as in Istio.
     weight: (http.route?.length ?? 0) === 1 ? 1 : (d.weight ?? 0),
   }));
+  const matchList = http.match ?? [];
+  const gates = matchList.map((m) => (m.ignoreUriCase === true ? undefined : (m.uri?.exact ?? m.uri?.prefix)));
+  const uriGates = matchList.length > 0 && gates.every((g) => g !== undefined) ? (gates as string[]) : undefined;
   return Object.freeze({
+    uriGates,
     virtualService: `${vs.namespace}/${vs.name}`,
     index,
     name: http.name,
@@ -54,7 +127,8 @@ export function routeTable(snapshot: PolicySnapshot, host: string, clusterDomain
         routes.push(compileRoute(vs, http, i, clusterDomain));
       });
     }
-    table = Object.freeze({ host, routes, virtualServices });
+    const index = routes.length >= INDEX_FROM_ROUTES ? new RouteIndex(routes) : undefined;
+    table = Object.freeze({ host, routes, virtualServices, index });
   }
   byHost.set(host, table);
   return table ?? undefined;

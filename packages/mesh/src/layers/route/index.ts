@@ -6,7 +6,7 @@ import type { ServiceRegistry } from '../../discovery/registry.js';
 import { resolveDestination } from '../../routing/destination.js';
 import { matches } from '../../routing/match.js';
 import type { CompiledRoute, SourceWorkload } from '../../routing/model.js';
-import { pickDestination, routeTable } from '../../routing/table.js';
+import { pickDestination, type RouteTable, routeTable } from '../../routing/table.js';
 import { applyHeaderOperations } from './headers.js';
 import { redirectAnswer, rewrite } from './rewrite.js';
 
@@ -20,14 +20,32 @@ export interface RouteOptions {
   random?: () => number;
 }
 
+function passesGate(gates: readonly string[], path: string): boolean {
+  for (let i = 0; i < gates.length; i++) if (path.startsWith(gates[i] as string)) return true;
+  return false;
+}
+
 /** The first route whose match passes (a route with no match passes every request), and the prefix it matched. */
 export function findRoute(
-  routes: readonly CompiledRoute[],
+  table: RouteTable,
   request: WeftRequest,
   source: SourceWorkload,
 ): { route: CompiledRoute; uriPrefix: string | undefined } | undefined {
-  for (const route of routes) {
+  const q = request.path.indexOf('?');
+  const path = q < 0 ? request.path : request.path.slice(0, q);
+  const all = table.routes;
+  if (table.index !== undefined) {
+    for (const position of table.index.candidates(path)) {
+      const route = all[position] as CompiledRoute;
+      if (route.matches.length === 0) return { route, uriPrefix: undefined };
+      for (const m of route.matches) if (matches(m, request, source)) return { route, uriPrefix: m.uriPrefix };
+    }
+    return undefined;
+  }
+  for (const route of all) {
     if (route.matches.length === 0) return { route, uriPrefix: undefined };
+    const gates = route.uriGates;
+    if (gates !== undefined && !passesGate(gates, path)) continue;
     for (const m of route.matches) if (matches(m, request, source)) return { route, uriPrefix: m.uriPrefix };
   }
   return undefined;
@@ -65,7 +83,7 @@ export function route(options: RouteOptions): Layer<ClientCallContext> {
         if (ctx.service === undefined) return next(request, ctx);
         const table = routeTable(snapshot, ctx.service, clusterDomain);
         if (table === undefined) return next(request, ctx);
-        const found = findRoute(table.routes, request, source);
+        const found = findRoute(table, request, source);
         if (found === undefined) {
           ctx.addResponseFlag('NR');
           return Promise.reject(
