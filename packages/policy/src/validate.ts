@@ -16,6 +16,7 @@ export interface PolicyResource {
   /** `metadata.namespace`, or the workload's namespace when the resource gives none. */
   readonly namespace: string;
   readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
   readonly spec: unknown;
   /** Where it was read: `file.yaml:12` or `policy[0]`. */
   readonly origin: string;
@@ -232,6 +233,7 @@ function checkOne(
     name: e.metadata.name,
     namespace,
     labels: e.metadata.labels ?? {},
+    annotations: e.metadata.annotations ?? {},
     spec: checked.data,
     origin: doc.locate(prefix),
     key: `${e.kind}/${namespace}/${e.metadata.name}`,

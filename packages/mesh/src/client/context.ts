@@ -7,6 +7,12 @@ import type { CompiledRoute } from '../routing/model.js';
 export interface CallOverrides {
   /** Overall time limit of the call, retries included: `'200ms'` or a number of ms. */
   timeout?: string | number;
+  /**
+   * Send a backup attempt to another endpoint if no answer came within `delay` (`'50ms'`, a
+   * number of ms, or `'p95'`/`'p99'` of the destination's observed latency); idempotent
+   * methods only, drawing on the retry budget. `false` turns a route's hedging off for the call.
+   */
+  hedge?: { delay: string | number } | false;
   /** Istio's HTTPRetry fields; `{ attempts: 0 }` turns retries off for this call. */
   retries?: {
     attempts?: number;

@@ -5,6 +5,7 @@ import type { ServiceRegistry } from '../discovery/registry.js';
 import { balance, roundRobin } from '../layers/balance/index.js';
 import { deadline } from '../layers/deadline/index.js';
 import { fault } from '../layers/fault/index.js';
+import { hedge } from '../layers/hedge/index.js';
 import { type MirrorSend, mirror } from '../layers/mirror/index.js';
 import { resolve } from '../layers/resolve/index.js';
 import { retryBudgets } from '../layers/retry/budgets.js';
@@ -35,6 +36,8 @@ const serviceOf = (ctx: CallContext): string => ctx.service ?? PASSTHROUGH;
  */
 export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContext>[] {
   const { options } = parts;
+  // One budget per destination, shared by retries and hedges.
+  const budgets = retryBudgets(options.retryBudget);
   return [
     // — logical tier —
     // Outermost, so every call is counted and timed, also the ones the mesh refuses below.
@@ -58,7 +61,10 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // Retries: below fault and mirror (an injected fault is never retried, a copy is sent once),
     // inside the deadline (every attempt and backoff counts against the call's limit), above
     // balance so a retry can go to another endpoint.
-    retry<ClientCallContext>({ budgetFor: retryBudgets(options.retryBudget) }),
+    retry<ClientCallContext>({ budgetFor: budgets }),
+    // Hedging (opt-in per route or call): a backup attempt when the first is slow, on the same budget;
+    // below retry, so a hedged pair is one attempt to it, and above balance, so each picks its endpoint.
+    hedge({ budgetFor: budgets, latency: (service, q) => parts.stats.latencyQuantile(service, q) }),
     // — balancer tier —
     // Round robin over the destination's endpoints (the subset's, when the route names one).
     balance<ClientCallContext>(roundRobin()),

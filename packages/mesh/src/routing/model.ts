@@ -29,6 +29,8 @@ export interface CompiledRoute {
   readonly origin: string;
   /** The route as written (Istio's HTTPRoute). */
   readonly http: HTTPRoute;
+  /** The VirtualService's annotations: weft's own per-route settings (`weft.io/hedge-delay`) live there. */
+  readonly annotations: Readonly<Record<string, string>>;
   /** Compiled `match` entries, OR'ed; empty means the route matches every request. */
   readonly matches: readonly CompiledMatch[];
   readonly destinations: readonly WeightedDestination[];

@@ -21,6 +21,7 @@ function route(index: number, match: HTTPMatchRequest[] | undefined): CompiledRo
     matches: list.map(compileMatch),
     destinations: [],
     totalWeight: 0,
+    annotations: {},
     uriGates: list.length > 0 && gates.every((g) => g !== undefined) ? (gates as string[]) : undefined,
   };
 }

@@ -94,6 +94,7 @@ function compileRoute(vs: PolicyResource, http: HTTPRoute, index: number, cluste
   const uriGates = matchList.length > 0 && gates.every((g) => g !== undefined) ? (gates as string[]) : undefined;
   return Object.freeze({
     uriGates,
+    annotations: vs.annotations,
     virtualService: `${vs.namespace}/${vs.name}`,
     index,
     name: http.name,

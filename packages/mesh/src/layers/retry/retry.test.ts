@@ -95,6 +95,7 @@ const routeWith = (http: Record<string, unknown>): CompiledRoute => ({
   matches: [],
   destinations: [],
   totalWeight: 0,
+  annotations: {},
   uriGates: undefined,
 });
 

@@ -93,6 +93,12 @@ export class TrafficStats {
     }
   }
 
+  /** A latency quantile (0…1) of one service's calls so far, in ms; undefined before `minCalls` calls. */
+  latencyQuantile(name: string, q: number, minCalls = 20): number | undefined {
+    const s = this.#services.get(name);
+    return s === undefined || s.latency.count < minCalls ? undefined : s.latency.quantile(q);
+  }
+
   view(): ServiceStatsView[] {
     return [...this.#services].map(([service, s]) => ({
       service,
