@@ -145,3 +145,42 @@ describe('the retry budget', () => {
     expect(attempts).toBe(calls * 4);
   });
 });
+
+describe('retry settings carried by the concise form and annotations', () => {
+  it("turns one service's budget off from the concise form, and checks weft's annotations like fields", async () => {
+    const down = await upstream('down', (_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [down.address] } },
+      policy: [{ service: 'reviews', retries: { attempts: 2, retryOn: '5xx', backoff: '1ms' }, retryBudget: false }],
+    });
+    const rule = m.policy.current().ofKind('DestinationRule')[0];
+    expect(rule?.annotations).toEqual({ 'weft.io/retry-budget': 'false' });
+    for (let i = 0; i < 150; i++) await (await m.fetch('http://reviews/')).arrayBuffer();
+    // No budget: every call tried 1 + 2 times, beyond the default budget's 100 + 20% of 150 retries.
+    expect(down.seen).toHaveLength(450);
+
+    await expect(
+      m.policy.update({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: {
+          name: 'reviews',
+          annotations: { 'weft.io/hedge-dely': '50ms', 'weft.io/retry-budget': '{"percent": 1}' },
+        },
+        spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }] }] },
+      }),
+    ).rejects.toMatchObject({
+      problems: [
+        expect.objectContaining({
+          code: 'WEFT_ERR_POLICY_FIELD_UNKNOWN',
+          path: "metadata.annotations['weft.io/hedge-dely']",
+        }),
+        expect.objectContaining({ code: 'WEFT_ERR_POLICY_VALUE' }),
+      ],
+    });
+  });
+});

@@ -48,6 +48,20 @@ export const servicePolicy = z.strictObject({
   outlierDetection: outlierDetection.optional(),
   /** Istio's ConnectionPoolSettings, for what `circuitBreaker` does not name. */
   connectionPool: connectionPool.optional(),
+  /**
+   * weft's retry budget for this service (Finagle's and Linkerd's): over `ttlMs`, retries may
+   * number `minRetriesPerSecond × ttl + percentCanRetry × calls`; `false` turns it off.
+   */
+  retryBudget: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        percentCanRetry: z.number().min(0).max(1).optional(),
+        minRetriesPerSecond: z.number().min(0).optional(),
+        ttlMs: z.number().int().min(1_000).max(3_600_000).optional(),
+      }),
+    ])
+    .optional(),
 });
 
 export type ServicePolicy = z.infer<typeof servicePolicy>;
@@ -113,12 +127,17 @@ export function expandConcise(p: ServicePolicy): Record<string, unknown>[] {
   }
   if (pool !== undefined) trafficPolicy.connectionPool = pool;
   if (p.outlierDetection !== undefined) trafficPolicy.outlierDetection = p.outlierDetection;
-  if (p.subsets !== undefined || Object.keys(trafficPolicy).length > 0) {
+  if (p.subsets !== undefined || Object.keys(trafficPolicy).length > 0 || p.retryBudget !== undefined) {
     const spec: Record<string, unknown> = { host: p.service };
     if (Object.keys(trafficPolicy).length > 0) spec.trafficPolicy = trafficPolicy;
     if (p.subsets !== undefined)
       spec.subsets = Object.entries(p.subsets).map(([subset, l]) => ({ name: subset, labels: l }));
-    out.push({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata, spec });
+    // Istio's DestinationRule has no windowed budget: weft carries it as an annotation its retry layer reads.
+    const ruleMetadata =
+      p.retryBudget === undefined
+        ? metadata
+        : { ...metadata, annotations: { 'weft.io/retry-budget': JSON.stringify(p.retryBudget) } };
+    out.push({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: ruleMetadata, spec });
   }
   if (p.split !== undefined || p.timeout !== undefined || p.retries !== undefined) {
     const route =

@@ -47,6 +47,7 @@ export function pathText(path: readonly PropertyKey[]): string {
   let out = '';
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`;
+    else if (!/^[A-Za-z_$][\w$-]*$/.test(String(key))) out += `['${String(key)}']`;
     else out += out === '' ? String(key) : `.${String(key)}`;
   }
   return out === '' ? '(root)' : out;

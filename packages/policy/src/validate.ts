@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { concisePathOf, expandConcise, isConcise, servicePolicy, splitWarning } from './concise.js';
 import { issueToProblems, POLICY_CODES, pathText, show } from './problems.js';
 import { findKind, KINDS } from './schema/kinds.js';
-import { type KindSchema, params } from './schema/kit.js';
+import { type KindSchema, params, parseDurationMs } from './schema/kit.js';
 import { codeDocument, type SourceDocument } from './source/parse.js';
 import { suggest } from './suggest.js';
 
@@ -89,6 +89,66 @@ function kindProblem(doc: SourceDocument, apiVersion: string, kind: string): Con
       expected: `one of ${KINDS.map((k) => `${k.group}/${k.versions[0]} ${k.kind}`).join(', ')}`,
     },
   );
+}
+
+/** weft's own settings, carried as annotations where Istio's resources have no field; each checked like a field. */
+const WEFT_ANNOTATIONS: Record<string, { check: (value: string) => boolean; expected: string }> = {
+  'weft.io/hedge-delay': {
+    check: (v) => ['p50', 'p90', 'p95', 'p99'].includes(v) || (parseDurationMs(v) ?? 0) > 0,
+    expected: 'a duration such as "50ms", or "p50", "p90", "p95", "p99"',
+  },
+  'weft.io/retry-non-idempotent': { check: (v) => v === 'true' || v === 'false', expected: '"true" or "false"' },
+  'weft.io/retry-budget': {
+    check: (v) => {
+      try {
+        const parsed = JSON.parse(v) as unknown;
+        if (parsed === false) return true;
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return false;
+        return Object.entries(parsed).every(
+          ([k, n]) =>
+            ['percentCanRetry', 'minRetriesPerSecond', 'ttlMs'].includes(k) && typeof n === 'number' && n >= 0,
+        );
+      } catch {
+        return false;
+      }
+    },
+    expected: 'JSON: false, or an object with percentCanRetry, minRetriesPerSecond and ttlMs (numbers)',
+  },
+};
+
+function annotationProblems(
+  doc: SourceDocument,
+  prefix: PropertyKey[],
+  annotations: Record<string, string>,
+  resource: string,
+): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const [key, value] of Object.entries(annotations)) {
+    if (!key.startsWith('weft.io/')) continue;
+    const path = [...prefix, 'metadata', 'annotations', key];
+    const known = WEFT_ANNOTATIONS[key];
+    if (known === undefined) {
+      const near = suggest(key, Object.keys(WEFT_ANNOTATIONS));
+      out.push({
+        ...problem(
+          doc,
+          path,
+          'WEFT_ERR_POLICY_FIELD_UNKNOWN',
+          `unknown weft annotation "${key}"${near === undefined ? '' : `; did you mean "${near}"?`}`,
+        ),
+        resource,
+        expected: `one of ${Object.keys(WEFT_ANNOTATIONS).join(', ')}`,
+      });
+    } else if (!known.check(value)) {
+      out.push({
+        ...problem(doc, path, 'WEFT_ERR_POLICY_VALUE', `not a valid value for ${key}`),
+        resource,
+        found: show(value),
+        expected: known.expected,
+      });
+    }
+  }
+  return out;
 }
 
 /** Every concrete path below `value` that `pattern` (`http[].mirror`) names and that is set. */
@@ -225,6 +285,7 @@ function checkOne(
     out.problems.push(...checked.error.issues.flatMap((i) => issueToProblems(i, ctx)));
     return;
   }
+  out.problems.push(...annotationProblems(doc, prefix, e.metadata.annotations ?? {}, resource));
   out.problems.push(...unimplementedWarnings(doc, prefix, kind, spec, resource));
   if (e.kind === 'VirtualService' && checkWeights) out.problems.push(...weightProblems(doc, prefix, spec, resource));
   out.resources.push({

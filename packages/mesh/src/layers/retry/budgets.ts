@@ -5,13 +5,17 @@ import {
   ConcurrentRetryBudget,
   type RetryBudget,
   UNLIMITED_BUDGET,
+  WINDOWED_BUDGET_DEFAULTS,
   type WindowedBudgetOptions,
   WindowedRetryBudget,
 } from './budget.js';
 
+/** DestinationRule annotation for weft's windowed budget: JSON `{ percentCanRetry, minRetriesPerSecond, ttlMs }`, or `false`. */
+export const RETRY_BUDGET_ANNOTATION = 'weft.io/retry-budget';
+
 interface Entry {
-  /** The DestinationRule `retryBudget` object the budget was made from (undefined: weft's default). */
-  readonly source: object | undefined;
+  /** The DestinationRule `retryBudget` object or annotation the budget was made from (undefined: the mesh's). */
+  readonly source: object | string | undefined;
   readonly budget: RetryBudget;
 }
 
@@ -24,19 +28,31 @@ export function retryBudgets(windowed: WindowedBudgetOptions | false): (ctx: Cli
   return (ctx) => {
     const service = ctx.service;
     if (service === undefined) return UNLIMITED_BUDGET;
-    const rule = ctx.policy?.forHost(service)?.destinationRules[0]?.spec as DestinationRuleSpec | undefined;
+    const resource = ctx.policy?.forHost(service)?.destinationRules[0];
+    const rule = resource?.spec as DestinationRuleSpec | undefined;
     const istio = rule?.trafficPolicy?.retryBudget as
       | { percent?: { value?: number }; minRetryConcurrency?: number }
       | undefined;
+    // weft's own, from the concise form (or written by hand): a JSON object of WindowedBudgetOptions, or false.
+    const own = resource?.annotations[RETRY_BUDGET_ANNOTATION];
+    const source = istio ?? own;
     const entry = byService.get(service);
-    if (entry !== undefined && entry.source === istio) return entry.budget;
-    const budget =
-      istio !== undefined
-        ? new ConcurrentRetryBudget(istio.percent?.value ?? 20, istio.minRetryConcurrency ?? 3)
-        : windowed === false
-          ? UNLIMITED_BUDGET
-          : new WindowedRetryBudget(windowed);
-    byService.set(service, { source: istio, budget });
+    if (entry !== undefined && entry.source === source) return entry.budget;
+    let budget: RetryBudget;
+    if (istio !== undefined)
+      budget = new ConcurrentRetryBudget(istio.percent?.value ?? 20, istio.minRetryConcurrency ?? 3);
+    else if (own !== undefined) {
+      // The policy loader checked the annotation; a hand-made snapshot could still hold anything.
+      let parsed: Partial<WindowedBudgetOptions> | false;
+      try {
+        parsed = JSON.parse(own) as Partial<WindowedBudgetOptions> | false;
+      } catch {
+        parsed = {};
+      }
+      budget =
+        parsed === false ? UNLIMITED_BUDGET : new WindowedRetryBudget({ ...WINDOWED_BUDGET_DEFAULTS, ...parsed });
+    } else budget = windowed === false ? UNLIMITED_BUDGET : new WindowedRetryBudget(windowed);
+    byService.set(service, { source, budget });
     return budget;
   };
 }

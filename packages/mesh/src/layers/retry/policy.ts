@@ -182,6 +182,9 @@ export function compileHttpRetry(retries: HTTPRetry): RetryPolicy {
 
 const byRoute = new WeakMap<CompiledRoute, RetryPolicy>();
 
+/** VirtualService annotation: `"true"` lets its routes retry non-idempotent calls (POST, PATCH) after a failure that may have reached the server. */
+export const RETRY_NON_IDEMPOTENT_ANNOTATION = 'weft.io/retry-non-idempotent';
+
 /**
  * The route's own policy, compiled on first use and cached on the route object. A route with a
  * client-side `fault` gets no retries (Istio's API: "timeouts or retries will not be enabled when
@@ -196,6 +199,10 @@ export function routeRetryPolicy(
   let policy = byRoute.get(route);
   if (policy === undefined) {
     policy = http.fault !== undefined ? NO_RETRY_POLICY : compileHttpRetry(http.retries as HTTPRetry);
+    // The route says explicitly that its calls may be sent again whatever their method.
+    if (route.annotations[RETRY_NON_IDEMPOTENT_ANNOTATION] === 'true' && policy.attempts > 0) {
+      policy = { ...policy, retryNonIdempotent: true };
+    }
     byRoute.set(route, policy);
   }
   return policy;
