@@ -184,3 +184,25 @@ describe('retry settings carried by the concise form and annotations', () => {
     });
   });
 });
+
+describe('retriable-headers', () => {
+  it('retries a response carrying a header the caller named in x-envoy-retriable-header-names', async () => {
+    let calls = 0;
+    const flaky = await upstream('flaky', (_req, res) => {
+      calls++;
+      if (calls === 1) res.setHeader('x-try-again', '1');
+      res.end(`call ${calls}`);
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [flaky.address] } },
+      policy: vs([
+        { route: [{ destination: { host: 'reviews' } }], retries: { attempts: 2, retryOn: 'retriable-headers' } },
+      ]),
+    });
+    const res = await m.fetch('http://reviews/', { headers: { 'x-envoy-retriable-header-names': 'x-try-again' } });
+    expect(await res.text()).toBe('call 2');
+    const plain = await m.fetch('http://reviews/');
+    expect(await plain.text()).toBe('call 3');
+  });
+});

@@ -193,9 +193,27 @@ async function attempt(call: RetryCall): Promise<WeftResponse> {
     throw new AttemptFailed(call, error, undefined, shouldRetry(error, policy, ctx, call.request.method));
   }
   // The healthy path: one status comparison or two and the response goes back.
-  if (responseRetryCondition(response, policy) === undefined) return response;
+  if (responseRetryCondition(response, policy) === undefined && !retriableHeaderMatch(response, call.request, policy)) {
+    return response;
+  }
   if (ctx.signal?.aborted === true || !maySendAgain(response, policy, call.request.method)) return response;
   throw new AttemptFailed(call, response, response, true);
+}
+
+/**
+ * Envoy's `retriable-headers`: retry when the response carries one of the headers the caller named
+ * in `x-envoy-retriable-header-names` (Istio has no field for the policy's own list, so the
+ * request header is the only source).
+ */
+function retriableHeaderMatch(response: WeftResponse, request: WeftRequest, policy: RetryPolicy): boolean {
+  if (!policy.conditions.has('retriable-headers')) return false;
+  const names = request.headers['x-envoy-retriable-header-names'];
+  if (names === undefined) return false;
+  const list = (Array.isArray(names) ? names.join(',') : names).split(',');
+  return list.some((n) => {
+    const name = n.trim().toLowerCase();
+    return name !== '' && response.headers[name] !== undefined;
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -83,8 +83,9 @@ export const GRPC_CONDITIONS: Readonly<Record<string, number>> = {
 const CONNECT_FAILURE_CONDITIONS = ['connect-failure', 'reset-before-request', 'reset', '5xx', 'gateway-error'];
 
 /**
- * Every condition Istio accepts. `retriable-headers` and `http3-post-connect-failure` are accepted and
- * never match: Istio cannot set the headers the first needs, and weft's transport has no HTTP/3.
+ * Every condition Istio accepts. `retriable-headers` matches the headers the caller names in
+ * `x-envoy-retriable-header-names` (Istio has no field for the policy's own list);
+ * `http3-post-connect-failure` never matches: weft's transport has no HTTP/3.
  */
 export const RETRY_CONDITIONS: ReadonlySet<string> = new Set([
   '5xx',
