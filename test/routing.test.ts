@@ -360,3 +360,39 @@ describe('per-call overrides in code', () => {
     expect(short).toMatchObject({ code: 'WEFT_ERR_TIMEOUT' });
   });
 });
+
+describe('more match fields and the regex rewrite, over real servers', () => {
+  it('matches ignoreUriCase, authority, port, scheme and source namespace, and rewrites by regex', async () => {
+    const versions = await reviewsVersions();
+    const m = await productpage(versions, [
+      subsets,
+      vs([
+        {
+          match: [{ uri: { exact: '/CaSe' }, ignoreUriCase: true }],
+          route: [{ destination: { host: 'reviews', subset: 'v3' } }],
+        },
+        {
+          match: [{ authority: { prefix: 'reviews.default' } }],
+          route: [{ destination: { host: 'reviews', subset: 'v2' } }],
+        },
+        { match: [{ port: 9080 }], route: [{ destination: { host: 'reviews', subset: 'v3' } }] },
+        { match: [{ sourceNamespace: 'elsewhere' }], route: [{ destination: { host: 'reviews', subset: 'v3' } }] },
+        {
+          match: [{ scheme: { exact: 'http' }, uri: { regex: '/books/[0-9]+/reviews' } }],
+          rewrite: { uriRegexRewrite: { match: '/books/([0-9]+)/reviews', rewrite: '/reviews/\\1' } },
+          route: [{ destination: { host: 'reviews', subset: 'v2' } }],
+        },
+        { route: [{ destination: { host: 'reviews', subset: 'v1' } }] },
+      ]),
+    ]);
+    expect(await versionOf(m, {}, '/case')).toBe('v3');
+    expect(((await (await m.fetch('http://reviews.default/x')).json()) as { name: string }).name).toBe('v2');
+    expect(((await (await m.fetch('http://reviews:9080/x')).json()) as { name: string }).name).toBe('v3');
+    const rewritten = (await (await m.fetch('http://reviews/books/42/reviews?x=1')).json()) as {
+      name: string;
+      url: string;
+    };
+    expect(rewritten).toMatchObject({ name: 'v2', url: '/reviews/42?x=1' });
+    expect(await versionOf(m, {}, '/other')).toBe('v1');
+  });
+});
