@@ -38,6 +38,7 @@ export type {
   HTTPRouteDestination,
   VirtualServiceSpec,
 } from './schema/virtual-service.js';
+export { RETRY_ON_CONDITIONS } from './schema/virtual-service.js';
 export { type HostPolicy, PolicySnapshot, qualifyHost, type SnapshotOptions } from './snapshot.js';
 export { listSources, type PolicyInput, type PolicySource, type ReadSource, readSources } from './source/load.js';
 export { codeDocument, type ParseError, parseText, type SourceDocument } from './source/parse.js';

@@ -1,6 +1,6 @@
 // The retry layer's inputs: Istio's HTTPRetry compiled once per route, merged with the call's overrides, and every default.
 import { WeftError } from '@weft/core';
-import { type HTTPRetry, parseDurationMs } from '@weft/policy';
+import { type HTTPRetry, parseDurationMs, RETRY_ON_CONDITIONS } from '@weft/policy';
 import type { ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';
 
@@ -87,20 +87,7 @@ const CONNECT_FAILURE_CONDITIONS = ['connect-failure', 'reset-before-request', '
  * `x-envoy-retriable-header-names` (Istio has no field for the policy's own list);
  * `http3-post-connect-failure` never matches: weft's transport has no HTTP/3.
  */
-export const RETRY_CONDITIONS: ReadonlySet<string> = new Set([
-  '5xx',
-  'gateway-error',
-  'reset',
-  'reset-before-request',
-  'connect-failure',
-  'envoy-ratelimited',
-  'retriable-4xx',
-  'refused-stream',
-  'retriable-status-codes',
-  'retriable-headers',
-  'http3-post-connect-failure',
-  ...Object.keys(GRPC_CONDITIONS),
-]);
+export const RETRY_CONDITIONS: ReadonlySet<string> = new Set(RETRY_ON_CONDITIONS);
 
 const STATUS_CODE = /^[1-5]\d\d$/;
 
