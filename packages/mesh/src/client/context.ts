@@ -32,6 +32,8 @@ export class ClientCallContext extends CallContext {
   subset: string | undefined = undefined;
   /** `host:port` of every endpoint an attempt of this call went to, in order; made on the first retry. */
   triedEndpoints: string[] | undefined = undefined;
+  /** The consistent-hash key of the call (a header, cookie or query value), when its destination hashes. */
+  hashKey: string | undefined = undefined;
   /** What the caller asked for in code for this one call. */
   overrides: CallOverrides | undefined = undefined;
   /**

@@ -2,6 +2,7 @@
 import { type CallContext, compose, type Handler, type Layer } from '@weft/core';
 import type { PolicyStore } from '@weft/policy';
 import type { ServiceRegistry } from '../discovery/registry.js';
+import { byDestinationRule } from '../layers/balance/by-policy.js';
 import { balance, roundRobin } from '../layers/balance/index.js';
 import { deadline } from '../layers/deadline/index.js';
 import { fault } from '../layers/fault/index.js';
@@ -66,8 +67,9 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // below retry, so a hedged pair is one attempt to it, and above balance, so each picks its endpoint.
     hedge({ budgetFor: budgets, latency: (service, q) => parts.stats.latencyQuantile(service, q) }),
     // — balancer tier —
-    // Round robin over the destination's endpoints (the subset's, when the route names one).
-    balance<ClientCallContext>(roundRobin()),
+    // The destination's strategy (its DestinationRule's loadBalancer; round robin by default) over
+    // its endpoints (the subset's, when the route names one).
+    balance<ClientCallContext>(byDestinationRule(roundRobin())),
     // — endpoint tier —
     // (circuit breaker, mTLS) then the transport, the terminal handler.
   ];

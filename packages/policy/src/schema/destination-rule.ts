@@ -223,13 +223,25 @@ export type DestinationRuleSpec = z.infer<typeof destinationRuleSpec>;
 export type TrafficPolicy = z.infer<typeof trafficPolicy>;
 export type Subset = z.infer<typeof subset>;
 
-const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] as const;
+// The balance layer (packages/mesh) acts on `loadBalancer.simple` and `consistentHash` (header,
+// query parameter; ring hash, Maglev) of a destination and of a subset; these parts it does not yet.
+const LOAD_BALANCER_PARTS = [
+  'localityLbSetting',
+  'zoneAwareLbSetting',
+  'warmup',
+  'warmupDurationSecs',
+  'consistentHash.httpCookie',
+  'consistentHash.useSourceIp',
+] as const;
+
+const POLICY_FIELDS = ['connectionPool', 'outlierDetection', 'tls'] as const;
+const PORT_POLICY_FIELDS = ['loadBalancer', ...POLICY_FIELDS] as const;
 const TOP_POLICY_FIELDS = [...POLICY_FIELDS, 'tunnel', 'proxyProtocol', 'retryBudget'] as const;
 
 function policyPaths(prefix: string): string[] {
   return [
     ...TOP_POLICY_FIELDS.map((f) => `${prefix}.${f}`),
-    ...POLICY_FIELDS.map((f) => `${prefix}.portLevelSettings[].${f}`),
+    ...PORT_POLICY_FIELDS.map((f) => `${prefix}.portLevelSettings[].${f}`),
   ];
 }
 
@@ -242,6 +254,10 @@ export const DestinationRule: KindSchema = {
   unimplemented: [
     ...policyPaths('trafficPolicy').filter((p) => p !== 'trafficPolicy.retryBudget'),
     ...policyPaths('subsets[].trafficPolicy'),
+    ...LOAD_BALANCER_PARTS.flatMap((part) => [
+      `trafficPolicy.loadBalancer.${part}`,
+      `subsets[].trafficPolicy.loadBalancer.${part}`,
+    ]),
     'exportTo',
     'workloadSelector',
   ],

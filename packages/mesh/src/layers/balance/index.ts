@@ -6,10 +6,21 @@ import {
   type Handler,
   type Layer,
   WeftError,
+  type WeftRequest,
 } from '@weft/core';
 
-/** A balancing strategy: one endpoint of the snapshot, or `undefined` when none can take the call. */
-export type Picker = (snapshot: EndpointSnapshot, ctx: CallContext) => Endpoint | undefined;
+/**
+ * A balancing strategy: one endpoint of the snapshot, or `undefined` when none can take the call.
+ * A strategy that counts load (least request) also has `started` and `finished`, which the balance
+ * layer calls around each attempt to the endpoint it picked.
+ */
+export type Picker = ((snapshot: EndpointSnapshot, ctx: CallContext) => Endpoint | undefined) & {
+  started?(endpoint: Endpoint): void;
+  finished?(endpoint: Endpoint): void;
+};
+
+/** Which strategy a call's destination uses; called once per attempt. */
+export type ChoosePicker = (ctx: CallContext, request: WeftRequest) => Picker;
 
 export { roundRobin } from './round-robin.js';
 
@@ -21,13 +32,17 @@ const MAX_HOST_SELECTION_ATTEMPTS = 5;
  * fast with `WEFT_ERR_NO_HEALTHY_UPSTREAM` (Envoy's flag UH) rather than waiting for one.
  * Pass-through calls (no snapshot) already have their endpoint and go straight on.
  */
-export function balance<Ctx extends CallContext = CallContext>(pick: Picker): Layer<Ctx> {
+export function balance<Ctx extends CallContext = CallContext>(
+  strategy: Picker | { choose: ChoosePicker },
+): Layer<Ctx> {
+  const choose: ChoosePicker = typeof strategy === 'function' ? () => strategy : strategy.choose;
   return {
     role: 'balance',
     wrap(next: Handler<Ctx>): Handler<Ctx> {
       return (request, ctx) => {
         const snapshot = ctx.snapshot;
         if (snapshot === undefined) return next(request, ctx);
+        const pick = choose(ctx, request);
         let endpoint = pick(snapshot, ctx);
         // A retry goes to an endpoint not tried yet when there is one (Envoy's previous-hosts
         // predicate, at most 5 picks, as Istio configures it).
@@ -48,7 +63,11 @@ export function balance<Ctx extends CallContext = CallContext>(pick: Picker): La
           );
         }
         ctx.endpoint = endpoint;
-        return next(request, ctx);
+        const finished = pick.finished;
+        if (finished === undefined) return next(request, ctx);
+        const chosen = endpoint;
+        pick.started?.(chosen);
+        return next(request, ctx).finally(() => finished.call(pick, chosen));
       };
     },
   };
