@@ -11,6 +11,13 @@ import type { CallOverrides } from './client/context.js';
 import { buildClientPipeline } from './client/pipeline.js';
 import { ServiceRegistry } from './discovery/registry.js';
 import { loadStatic } from './discovery/static.js';
+import {
+  type OutlierEndpointState,
+  outlierDetection,
+  outlierPolicyFromDestinationRule,
+} from './layers/outlier/index.js';
+import { poolLimitsFromDestinationRule } from './layers/pool-limits/from-policy.js';
+import { type PoolLimitsState, poolLimits } from './layers/pool-limits/index.js';
 import { type ServiceStatsView, TrafficStats } from './layers/stats/index.js';
 import { Transport } from './layers/transport/index.js';
 import { MeshPolicy } from './mesh-policy.js';
@@ -25,6 +32,20 @@ export interface MeshStats {
   outbound: ServiceStatsView[];
   /** Calls this workload received. */
   inbound: ServiceStatsView[];
+}
+
+export interface DestinationState {
+  service: string;
+  /** connectionPool counts, once a call to the destination was limited. */
+  pool: PoolLimitsState | undefined;
+  endpoints: {
+    address: string;
+    labels: Readonly<Record<string, string>>;
+    locality: string;
+    weight: number;
+    ejected: boolean;
+    outlier: OutlierEndpointState | undefined;
+  }[];
 }
 
 export interface Mesh {
@@ -55,6 +76,11 @@ export interface Mesh {
   ): Promise<WeftResponse>;
   /** Counters of calls in and out, for a summary. */
   stats(): MeshStats;
+  /**
+   * Every known destination's endpoints with their outlier-detection state (ejected, until when,
+   * ejections, consecutive failures) and the destination's connectionPool counts (active, waiting).
+   */
+  endpoints(): DestinationState[];
   /** Stops new calls (WEFT_ERR_CLOSED), drains the servers, lets calls in flight finish, closes every connection. */
   close(): Promise<void>;
 }
@@ -97,6 +123,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   }
 
   const outboundStats = new TrafficStats();
+  const outlier = outlierDetection({ policyFor: outlierPolicyFromDestinationRule });
+  const limits = poolLimits({ policyFor: poolLimitsFromDestinationRule });
   const inboundStats = new TrafficStats();
   const transport = new Transport({
     maxConnectionsPerEndpoint: resolved.maxConnectionsPerEndpoint,
@@ -106,7 +134,15 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     peer: `${resolved.service}.${resolved.namespace}`,
   });
   const client = new OutboundClient(
-    buildClientPipeline({ options: resolved, registry, policy, stats: outboundStats, transport }),
+    buildClientPipeline({
+      options: resolved,
+      registry,
+      policy,
+      stats: outboundStats,
+      transport,
+      outlier,
+      poolLimits: limits,
+    }),
     registry,
     resolved.outboundTrafficPolicy,
   );
@@ -148,10 +184,30 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       return client.send(request, requestOptions.timeoutMs ?? 0, requestOptions.signal, requestOptions.weft);
     },
     stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view() }),
+    endpoints: () =>
+      registry.snapshots().map((snapshot) => {
+        const detectors = [...outlier.detectors()].filter(
+          ([key]) => key === snapshot.service || key.startsWith(`${snapshot.service}|`),
+        );
+        const health = new Map(detectors.flatMap(([, d]) => d.state().map((e) => [e.address, e] as const)));
+        return {
+          service: snapshot.service,
+          pool: limits.state(snapshot.service),
+          endpoints: snapshot.endpoints.map((e) => ({
+            address: e.address,
+            labels: e.labels,
+            locality: e.locality,
+            weight: e.weight,
+            ejected: health.get(e.address)?.ejected ?? false,
+            outlier: health.get(e.address),
+          })),
+        };
+      }),
     close() {
       closing ??= (async () => {
         client.close();
         policy.close();
+        void outlier.close();
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
       })();

@@ -74,8 +74,8 @@ describe("weft's concise form", () => {
   });
 
   it('points warnings about fields weft does not act on yet at the concise field', () => {
-    const { problems } = check({ service: 'reviews', outlierDetection: { consecutive5xxErrors: 3 } });
+    const { problems } = check({ service: 'reviews', circuitBreaker: { maxRetries: 3 } });
     const warning = problems.find((p) => p.code === 'WEFT_WARN_POLICY_UNIMPLEMENTED');
-    expect(warning?.path).toBe('outlierDetection');
+    expect(warning?.path).toBe('circuitBreaker');
   });
 });

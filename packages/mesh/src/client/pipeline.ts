@@ -8,6 +8,8 @@ import { deadline } from '../layers/deadline/index.js';
 import { fault } from '../layers/fault/index.js';
 import { hedge } from '../layers/hedge/index.js';
 import { type MirrorSend, mirror } from '../layers/mirror/index.js';
+import type { OutlierDetectionLayer } from '../layers/outlier/index.js';
+import type { PoolLimitsLayer } from '../layers/pool-limits/index.js';
 import { resolve } from '../layers/resolve/index.js';
 import { retryBudgets } from '../layers/retry/budgets.js';
 import { retry } from '../layers/retry/index.js';
@@ -20,6 +22,9 @@ import { ClientCallContext } from './context.js';
 
 export interface ClientPipelineParts {
   options: ResolvedMeshOptions;
+  /** Layers with state the mesh reads and closes (endpoint health, pool counts). */
+  outlier: OutlierDetectionLayer;
+  poolLimits: PoolLimitsLayer;
   registry: ServiceRegistry;
   policy: PolicyStore;
   stats: TrafficStats;
@@ -67,6 +72,10 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // below retry, so a hedged pair is one attempt to it, and above balance, so each picks its endpoint.
     hedge({ budgetFor: budgets, latency: (service, q) => parts.stats.latencyQuantile(service, q) }),
     // — balancer tier —
+    // Outlier detection: ejected endpoints leave the snapshot balance sees; each attempt's outcome counts.
+    parts.outlier,
+    // connectionPool limits per destination (Envoy's circuit breakers): wait for a connection, or UO.
+    parts.poolLimits,
     // The destination's strategy (its DestinationRule's loadBalancer; round robin by default) over
     // its endpoints (the subset's, when the route names one).
     balance<ClientCallContext>(byDestinationRule(roundRobin())),

@@ -234,8 +234,24 @@ const LOAD_BALANCER_PARTS = [
   'consistentHash.useSourceIp',
 ] as const;
 
-const POLICY_FIELDS = ['connectionPool', 'outlierDetection', 'tls'] as const;
-const PORT_POLICY_FIELDS = ['loadBalancer', ...POLICY_FIELDS] as const;
+// The pool-limits layer acts on connectionPool http.http2MaxRequests, http.http1MaxPendingRequests
+// and tcp.maxConnections; the outlier layer on outlierDetection. These parts wait.
+const CONNECTION_POOL_PARTS = [
+  'http.maxRetries',
+  'http.idleTimeout',
+  'http.maxRequestsPerConnection',
+  'http.h2UpgradePolicy',
+  'http.useClientProtocol',
+  'http.maxConcurrentStreams',
+  'http.http2KeepAlive',
+  'tcp.connectTimeout',
+  'tcp.tcpKeepalive',
+  'tcp.maxConnectionDuration',
+  'tcp.idleTimeout',
+].map((p) => `connectionPool.${p}`);
+
+const POLICY_FIELDS = ['tls', ...CONNECTION_POOL_PARTS] as const;
+const PORT_POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] as const;
 const TOP_POLICY_FIELDS = [...POLICY_FIELDS, 'tunnel', 'proxyProtocol', 'retryBudget'] as const;
 
 function policyPaths(prefix: string): string[] {

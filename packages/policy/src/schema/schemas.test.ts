@@ -337,6 +337,6 @@ describe('unimplemented fields', () => {
     expect(VirtualService.unimplemented).not.toContain('hosts');
     expect(DestinationRule.unimplemented).not.toContain('host');
     expect(DestinationRule.unimplemented).not.toContain('subsets[].labels');
-    expect(DestinationRule.unimplemented).toContain('subsets[].trafficPolicy.outlierDetection');
+    expect(DestinationRule.unimplemented).toContain('subsets[].trafficPolicy.tls');
   });
 });

@@ -1,0 +1,334 @@
+// Envoy-style consecutive-error outlier detection for one destination: counts failures per endpoint, ejects and returns endpoints.
+import type { Endpoint, EndpointSnapshot } from '@weft/core';
+import type { OutlierPolicy } from './policy.js';
+
+/** What one attempt to an endpoint came to. */
+export interface AttemptOutcome {
+  /** The response status, when the endpoint answered. */
+  status?: number;
+  /** The attempt failed before an answer, on this side: connect refused, reset, timeout. */
+  localOrigin?: boolean;
+  /** With `localOrigin`: the failure was a timeout (Envoy maps it to 504 when not split; other local failures to 503). */
+  timeout?: boolean;
+}
+
+/** One endpoint as the detector sees it, for observability. */
+export interface OutlierEndpointState {
+  address: string;
+  ejected: boolean;
+  /** When the current ejection ends (ms, the detector's clock), while ejected. */
+  ejectedUntil?: number;
+  /** Times the endpoint was ejected since the detector first saw it. */
+  ejections: number;
+  consecutive5xx: number;
+  consecutiveGatewayErrors: number;
+  consecutiveLocalOriginFailures: number;
+  /** The current ejection-time multiplier (Envoy's backoff): grows per ejection, decays while healthy. */
+  ejectionMultiplier: number;
+}
+
+interface HostState {
+  consecutive5xx: number;
+  consecutiveGateway: number;
+  consecutiveLocal: number;
+  /** `ejectedUntil` while ejected; `undefined` otherwise. */
+  ejectedUntil: number | undefined;
+  ejections: number;
+  multiplier: number;
+  lastUnejectedAt: number | undefined;
+}
+
+export interface OutlierDetectorOptions {
+  /** Clock in ms; `Date.now` by default. Tests inject one. */
+  now?: () => number;
+  /** Start the `interval` sweep timer (unref'd); on by default. */
+  sweep?: boolean;
+}
+
+/** The source snapshot of each healthy view, so a view given back (by a retry) is filtered from its source. */
+const sourceOf = new WeakMap<EndpointSnapshot, EndpointSnapshot>();
+
+const isGatewayError = (status: number): boolean => status === 502 || status === 503 || status === 504;
+
+/**
+ * Consecutive-error outlier detection for one destination (one Istio cluster: a service, or one
+ * subset of it), as Envoy runs it for an Istio DestinationRule:
+ *
+ * - a 5xx response (or one of `httpErrorCodes`) counts toward `consecutive5xxErrors`, a 502/503/504
+ *   also toward `consecutiveGatewayErrors`; any other response resets both;
+ * - a local-origin failure counts, unsplit, as Envoy maps it (connect failure and reset as 503,
+ *   timeout as 504); split, it counts toward `consecutiveLocalOriginFailures` only, and any answer
+ *   resets that count;
+ * - reaching a threshold ejects the endpoint and resets the counter that fired, unless the ejection
+ *   would put more than `maxEjectionPercent` of the endpoints out. As Istio configures Envoy
+ *   (`always_eject_one_host` unset), there is no exception for the first: with the default 10 %, a
+ *   destination needs at least 10 endpoints before one can be ejected. (gRPC A50 checks the cap
+ *   before ejecting, so it always allows one; weft follows Envoy, as the policy is Istio's.)
+ * - an ejection lasts `baseEjectionTime × multiplier`, at most `max(base, maxEjectionTime)`; the
+ *   multiplier grows by one per ejection and shrinks by one per sweep while the endpoint has been
+ *   back for at least `baseEjectionTime` (Envoy). Expiry is checked on every read and by the
+ *   `interval` sweep, which is when Envoy checks it.
+ */
+export class OutlierDetector {
+  readonly service: string;
+  #policy: OutlierPolicy;
+  readonly #now: () => number;
+  readonly #sweepOn: boolean;
+  #timer: ReturnType<typeof setInterval> | undefined = undefined;
+  readonly #hosts = new Map<string, HostState>();
+  /** The snapshot whose endpoints are the detector's hosts; `undefined` before the first. */
+  #members: EndpointSnapshot | undefined = undefined;
+  #ejectedCount = 0;
+  /** The earliest `ejectedUntil` of the ejected endpoints; `Infinity` when none is. */
+  #nextExpiry = Number.POSITIVE_INFINITY;
+  /** Grows with every change of the ejected set; the healthy view is cached against it. */
+  #epoch = 0;
+  #viewSource: EndpointSnapshot | undefined = undefined;
+  #viewEpoch = -1;
+  #view: EndpointSnapshot | undefined = undefined;
+  #closed = false;
+
+  constructor(service: string, policy: OutlierPolicy, options: OutlierDetectorOptions = {}) {
+    this.service = service;
+    this.#policy = policy;
+    this.#now = options.now ?? Date.now;
+    this.#sweepOn = options.sweep ?? true;
+    this.#startTimer();
+  }
+
+  get policy(): OutlierPolicy {
+    return this.#policy;
+  }
+
+  /** Applies a new policy (a changed DestinationRule), keeping what was learned; restarts the sweep if its interval changed. */
+  setPolicy(policy: OutlierPolicy): void {
+    if (policy === this.#policy) return;
+    const restart = policy.intervalMs !== this.#policy.intervalMs;
+    this.#policy = policy;
+    this.#epoch++;
+    if (restart && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      this.#startTimer();
+    }
+  }
+
+  /** Records the outcome of one attempt to `address`; may eject it. */
+  record(address: string, outcome: AttemptOutcome): void {
+    const now = this.#now();
+    if (now >= this.#nextExpiry) this.#expire(now);
+    let host = this.#hosts.get(address);
+    if (host === undefined) {
+      // Once endpoints are known, an address no longer among them is forgotten, as Envoy drops its monitor.
+      if (this.#members !== undefined) return;
+      host = newHost();
+      this.#hosts.set(address, host);
+    }
+    const p = this.#policy;
+    let status = outcome.status;
+    if (status === undefined) {
+      if (outcome.localOrigin !== true) return;
+      if (p.splitExternalLocalOriginErrors) {
+        host.consecutiveLocal++;
+        const limit = p.consecutiveLocalOriginFailures;
+        if (limit > 0 && host.consecutiveLocal >= limit) {
+          host.consecutiveLocal = 0;
+          this.#eject(host, now);
+        }
+        return;
+      }
+      // Unsplit, Envoy maps a local-origin failure to a status: 503 for connect failures and resets, 504 for timeouts.
+      status = outcome.timeout === true ? 504 : 503;
+    } else {
+      // An answer means the connection worked.
+      host.consecutiveLocal = 0;
+    }
+    const isError = p.httpErrorCodes === undefined ? status >= 500 && status <= 599 : p.httpErrorCodes.has(status);
+    if (!isError) {
+      host.consecutive5xx = 0;
+      host.consecutiveGateway = 0;
+      return;
+    }
+    let fire = false;
+    if (isGatewayError(status)) {
+      host.consecutiveGateway++;
+      const limit = p.consecutiveGatewayErrors;
+      if (limit > 0 && host.consecutiveGateway >= limit) {
+        host.consecutiveGateway = 0;
+        fire = true;
+      }
+    } else {
+      host.consecutiveGateway = 0;
+    }
+    host.consecutive5xx++;
+    const limit = p.consecutive5xxErrors;
+    if (limit > 0 && host.consecutive5xx >= limit) {
+      host.consecutive5xx = 0;
+      fire = true;
+    }
+    if (fire) this.#eject(host, now);
+  }
+
+  /**
+   * `snapshot` without its ejected endpoints, the same object until the ejected set (or the
+   * snapshot) changes. Below `minHealthPercent` healthy, all endpoints (Envoy's panic mode).
+   * Also makes `snapshot`'s endpoints the detector's hosts.
+   */
+  healthy(snapshot: EndpointSnapshot): EndpointSnapshot {
+    const source = sourceOf.get(snapshot) ?? snapshot;
+    const now = this.#now();
+    if (source !== this.#members) this.#sync(source);
+    if (now >= this.#nextExpiry) this.#expire(now);
+    if (this.#ejectedCount === 0) return source;
+    if (this.#viewSource === source && this.#viewEpoch === this.#epoch && this.#view !== undefined) return this.#view;
+    const endpoints: Endpoint[] = [];
+    for (const e of source.endpoints) {
+      if (this.#hosts.get(e.address)?.ejectedUntil === undefined) endpoints.push(e);
+    }
+    const total = source.endpoints.length;
+    let view: EndpointSnapshot;
+    if (endpoints.length === total || (total > 0 && (100 * endpoints.length) / total < this.#policy.minHealthPercent)) {
+      view = source;
+    } else {
+      view = Object.freeze({ service: source.service, endpoints: Object.freeze(endpoints), version: source.version });
+      sourceOf.set(view, source);
+    }
+    this.#viewSource = source;
+    this.#viewEpoch = this.#epoch;
+    this.#view = view;
+    return view;
+  }
+
+  /** Whether `address` is ejected now. */
+  isEjected(address: string): boolean {
+    const now = this.#now();
+    if (now >= this.#nextExpiry) this.#expire(now);
+    return this.#hosts.get(address)?.ejectedUntil !== undefined;
+  }
+
+  /** Every known endpoint, for observability. */
+  state(): OutlierEndpointState[] {
+    const now = this.#now();
+    if (now >= this.#nextExpiry) this.#expire(now);
+    const out: OutlierEndpointState[] = [];
+    for (const [address, h] of this.#hosts) {
+      const s: OutlierEndpointState = {
+        address,
+        ejected: h.ejectedUntil !== undefined,
+        ejections: h.ejections,
+        consecutive5xx: h.consecutive5xx,
+        consecutiveGatewayErrors: h.consecutiveGateway,
+        consecutiveLocalOriginFailures: h.consecutiveLocal,
+        ejectionMultiplier: h.multiplier,
+      };
+      if (h.ejectedUntil !== undefined) s.ejectedUntil = h.ejectedUntil;
+      out.push(s);
+    }
+    return out;
+  }
+
+  /** The `interval` check (run by the timer; callable directly): returns expired ejections and decays multipliers. */
+  sweep(): void {
+    const now = this.#now();
+    this.#expire(now);
+    const base = this.#policy.baseEjectionTimeMs;
+    for (const h of this.#hosts.values()) {
+      if (h.ejectedUntil === undefined && h.multiplier > 0 && h.lastUnejectedAt !== undefined) {
+        if (h.lastUnejectedAt + base <= now) h.multiplier--;
+      }
+    }
+  }
+
+  /** Stops the sweep timer. The detector still answers reads (expiry stays lazy). */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #startTimer(): void {
+    if (!this.#sweepOn || this.#closed) return;
+    const timer = setInterval(() => this.sweep(), Math.max(1, this.#policy.intervalMs));
+    timer.unref();
+    this.#timer = timer;
+  }
+
+  #eject(host: HostState, now: number): void {
+    if (host.ejectedUntil !== undefined) return;
+    const p = this.#policy;
+    const count = Math.max(1, this.#hosts.size);
+    const allowed =
+      (100 * (this.#ejectedCount + 1)) / count <= p.maxEjectionPercent ||
+      (p.alwaysEjectOneHost && this.#ejectedCount === 0);
+    if (!allowed) return;
+    const base = p.baseEjectionTimeMs;
+    const max = Math.max(base, p.maxEjectionTimeMs);
+    // Envoy grows the backoff only while base × backoff is below the max ejection time.
+    if (host.multiplier * base < max) host.multiplier++;
+    host.ejections++;
+    const until = now + Math.min(base * host.multiplier, max);
+    host.ejectedUntil = until;
+    this.#ejectedCount++;
+    if (until < this.#nextExpiry) this.#nextExpiry = until;
+    this.#epoch++;
+  }
+
+  #expire(now: number): void {
+    if (now < this.#nextExpiry) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const h of this.#hosts.values()) {
+      const until = h.ejectedUntil;
+      if (until === undefined) continue;
+      if (until <= now) {
+        h.ejectedUntil = undefined;
+        h.lastUnejectedAt = now;
+        // Envoy resets every counter when it returns an endpoint.
+        h.consecutive5xx = 0;
+        h.consecutiveGateway = 0;
+        h.consecutiveLocal = 0;
+        this.#ejectedCount--;
+        this.#epoch++;
+      } else if (until < next) {
+        next = until;
+      }
+    }
+    this.#nextExpiry = next;
+  }
+
+  /** Makes `snapshot`'s endpoints the hosts: new ones start clean, gone ones are forgotten. */
+  #sync(snapshot: EndpointSnapshot): void {
+    const present = new Set<string>();
+    for (const e of snapshot.endpoints) {
+      present.add(e.address);
+      if (!this.#hosts.has(e.address)) this.#hosts.set(e.address, newHost());
+    }
+    let next = Number.POSITIVE_INFINITY;
+    let ejected = 0;
+    for (const [address, h] of this.#hosts) {
+      if (!present.has(address)) {
+        this.#hosts.delete(address);
+        continue;
+      }
+      if (h.ejectedUntil !== undefined) {
+        ejected++;
+        if (h.ejectedUntil < next) next = h.ejectedUntil;
+      }
+    }
+    this.#ejectedCount = ejected;
+    this.#nextExpiry = next;
+    this.#members = snapshot;
+    this.#epoch++;
+  }
+}
+
+function newHost(): HostState {
+  return {
+    consecutive5xx: 0,
+    consecutiveGateway: 0,
+    consecutiveLocal: 0,
+    ejectedUntil: undefined,
+    ejections: 0,
+    multiplier: 0,
+    lastUnejectedAt: undefined,
+  };
+}
