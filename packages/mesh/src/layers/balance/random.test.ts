@@ -1,19 +1,8 @@
 // Tests of the random picker: weight-proportional picks, checked with a chi-squared test.
 import { CallContext, type Endpoint, type EndpointSnapshot } from '@weft/core';
 import { describe, expect, it } from 'vitest';
+import { seeded } from '../../testing/fixtures.js';
 import { random } from './random.js';
-
-/** mulberry32: a small seeded generator, so the statistical test is reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const endpoint = (port: number, weight = 1): Endpoint => ({
   address: `10.0.0.1:${port}`,

@@ -4,6 +4,7 @@ import type { HTTPRoute } from '@weft/policy';
 import { describe, expect, it } from 'vitest';
 import { ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';
+import { compiledRoute, seeded } from '../../testing/fixtures.js';
 import { deadline } from '../deadline/index.js';
 import { compileFault, fault, NO_FAULT } from './index.js';
 
@@ -16,34 +17,15 @@ const request = (): WeftRequest => ({
   body: null,
 });
 
-/** A route as the route layer leaves it in `ctx.route`; the layer reads only `http` and `virtualService`. */
-function routeWith(http: Partial<HTTPRoute>): CompiledRoute {
-  return {
-    virtualService: 'default/ratings',
-    index: 0,
-    name: undefined,
-    origin: 'test',
-    http: { route: [{ destination: { host: 'ratings' } }], ...http } as HTTPRoute,
-  } as Partial<CompiledRoute> as CompiledRoute;
-}
+/** A route to ratings with `http` on top; the layer reads only `http` and `virtualService`. */
+const routeWith = (http: Partial<HTTPRoute>): CompiledRoute =>
+  compiledRoute({ route: [{ destination: { host: 'ratings' } }], ...http }, 'default/ratings');
 
 function contextFor(route: CompiledRoute | undefined, signal?: AbortSignal): ClientCallContext {
   const ctx = new ClientCallContext(Number.POSITIVE_INFINITY, signal);
   ctx.route = route;
   ctx.service = 'ratings.default.svc.cluster.local';
   return ctx;
-}
-
-/** A small seeded PRNG (mulberry32), so statistical tests give the same draws every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ok: WeftResponse = { status: 200, headers: {}, body: 'upstream' };

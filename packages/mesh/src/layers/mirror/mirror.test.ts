@@ -5,6 +5,7 @@ import type { HTTPRoute } from '@weft/policy';
 import { describe, expect, it, vi } from 'vitest';
 import { ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';
+import { compiledRoute, seeded } from '../../testing/fixtures.js';
 import { compileMirrors, type MirrorSend, type MirrorTarget, mirror, NO_MIRRORS, shadowAuthority } from './index.js';
 
 const request = (body: WeftRequest['body'] = null): WeftRequest => ({
@@ -16,33 +17,14 @@ const request = (body: WeftRequest['body'] = null): WeftRequest => ({
   body,
 });
 
-/** A route as the route layer leaves it in `ctx.route`; the layer reads only `http` and `virtualService`. */
-function routeWith(http: Partial<HTTPRoute>, virtualService = 'prod/reviews'): CompiledRoute {
-  return {
-    virtualService,
-    index: 0,
-    name: undefined,
-    origin: 'test',
-    http: { route: [{ destination: { host: 'reviews', subset: 'v1' } }], ...http } as HTTPRoute,
-  } as Partial<CompiledRoute> as CompiledRoute;
-}
+/** A route to reviews v1 with `http` on top; the layer reads only `http` and `virtualService`. */
+const routeWith = (http: Partial<HTTPRoute>, virtualService = 'prod/reviews'): CompiledRoute =>
+  compiledRoute({ route: [{ destination: { host: 'reviews', subset: 'v1' } }], ...http }, virtualService);
 
 function contextFor(route: CompiledRoute | undefined, deadline = Number.POSITIVE_INFINITY): ClientCallContext {
   const ctx = new ClientCallContext(deadline);
   ctx.route = route;
   return ctx;
-}
-
-/** A small seeded PRNG (mulberry32), so statistical tests give the same draws every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ok: WeftResponse = { status: 200, headers: {}, body: 'primary' };

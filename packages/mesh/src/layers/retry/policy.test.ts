@@ -3,20 +3,10 @@ import type { HTTPRoute } from '@weft/policy';
 import { describe, expect, it } from 'vitest';
 import { type CallOverrides, ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';
+import { compiledRoute } from '../../testing/fixtures.js';
 import { ISTIO_DEFAULT_RETRY_POLICY, parseRetryOn, type RetryCallOverrides, retryPolicyFor } from './policy.js';
 
-const routeWith = (http: Record<string, unknown>): CompiledRoute => ({
-  virtualService: 'default/reviews',
-  index: 0,
-  name: undefined,
-  origin: 'reviews.yaml:7:5',
-  http: http as HTTPRoute,
-  matches: [],
-  destinations: [],
-  totalWeight: 0,
-  annotations: {},
-  uriGates: undefined,
-});
+const routeWith = (http: Record<string, unknown>): CompiledRoute => compiledRoute(http);
 
 function callTo(route?: CompiledRoute, retries?: RetryCallOverrides): ClientCallContext {
   const ctx = new ClientCallContext();

@@ -17,6 +17,7 @@ import type { HTTPRoute } from '@weft/policy';
 import { describe, expect, it } from 'vitest';
 import { type CallOverrides, ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';
+import { compiledRoute } from '../../testing/fixtures.js';
 import { type RetryCallOverrides, retry } from './index.js';
 
 const request = (method = 'GET', body: RequestBody = null): WeftRequest => ({
@@ -86,18 +87,7 @@ function scripted(steps: Step[]): { handler: Handler<ClientCallContext>; seen: S
   return { handler, seen };
 }
 
-const routeWith = (http: Record<string, unknown>): CompiledRoute => ({
-  virtualService: 'default/reviews',
-  index: 0,
-  name: undefined,
-  origin: 'reviews.yaml:7:5',
-  http: http as HTTPRoute,
-  matches: [],
-  destinations: [],
-  totalWeight: 0,
-  annotations: {},
-  uriGates: undefined,
-});
+const routeWith = (http: Record<string, unknown>): CompiledRoute => compiledRoute(http);
 
 function call(options: {
   route?: CompiledRoute;
