@@ -1,6 +1,7 @@
 // The fault layer: Istio's per-route fault injection, a delay and/or an aborted answer for a share of the requests.
-import { type CallContext, type Handler, isWeftError, type Layer, WeftError, type WeftResponse } from '@weft/core';
+import { type CallContext, type Handler, type Layer, WeftError, type WeftResponse } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
+import { abortedCallError } from '../abort.js';
 import { faultPolicyOf, NO_FAULT } from './policy.js';
 
 export { compileFault, type FaultPolicy, faultPolicyOf, NO_FAULT } from './policy.js';
@@ -14,27 +15,6 @@ export interface FaultOptions {
 const ABORT_BODY = 'fault filter abort';
 
 /** Adds an Envoy response flag to the call, comma-separated after any already set, once. */
-
-/** Why a delay stopped early: our own deadline's WeftError as it is, else the caller's abort. */
-function abortError(reason: unknown, ctx: CallContext): WeftError {
-  if (isWeftError(reason)) return reason;
-  const target = ctx.service ?? 'the destination';
-  // AbortSignal.timeout() aborts with a TimeoutError: the caller's own deadline, not a cancel.
-  if ((reason as { name?: unknown } | null)?.name === 'TimeoutError') {
-    return new WeftError(
-      'WEFT_ERR_TIMEOUT',
-      `call to ${target} timed out by the caller's signal during a fault delay`,
-      {
-        service: ctx.service,
-        cause: reason,
-      },
-    );
-  }
-  return new WeftError('WEFT_ERR_ABORTED', `call to ${target} was aborted by the caller during a fault delay`, {
-    service: ctx.service,
-    cause: reason,
-  });
-}
 
 /**
  * A timer that never fires early: Node's timers run on libuv's cached loop clock and can fire
@@ -60,11 +40,11 @@ function delayTimer(ms: number, done: () => void): { cancel(): void } {
 function sleep(ms: number, ctx: CallContext): Promise<void> {
   const signal = ctx.signal;
   if (signal === undefined) return new Promise((resolve) => delayTimer(ms, resolve));
-  if (signal.aborted) return Promise.reject(abortError(signal.reason, ctx));
+  if (signal.aborted) return Promise.reject(abortedCallError(signal.reason, ctx, 'during a fault delay'));
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       timer.cancel();
-      reject(abortError(signal.reason, ctx));
+      reject(abortedCallError(signal.reason, ctx, 'during a fault delay'));
     };
     const timer = delayTimer(ms, () => {
       signal.removeEventListener('abort', onAbort);

@@ -1,10 +1,8 @@
 // The pool-limits layer: Envoy's circuit breakers as a DestinationRule's connectionPool sets them, per destination.
 import type { Readable } from 'node:stream';
 import {
-  type CallContext,
   ERROR_CODES,
   type Handler,
-  isWeftError,
   type Layer,
   WeftError,
   type WeftErrorCode,
@@ -12,6 +10,7 @@ import {
   type WeftResponse,
 } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
+import { abortedCallError } from '../abort.js';
 import { PoolLimiter, type PoolLimitsState } from './limiter.js';
 import type { PoolLimitsPolicy } from './policy.js';
 
@@ -63,20 +62,6 @@ function overflowError(ctx: ClientCallContext, policy: PoolLimitsPolicy, state: 
     e.retryable = false;
   }
   return error;
-}
-
-/** The error for a call whose signal fired while it waited for a slot, typed as the transport would. */
-function abortedError(reason: unknown, ctx: CallContext): WeftError {
-  if (isWeftError(reason)) return reason;
-  const code: WeftErrorCode =
-    (reason as { name?: unknown } | null)?.name === 'TimeoutError' ? 'WEFT_ERR_TIMEOUT' : 'WEFT_ERR_ABORTED';
-  ctx.addResponseFlag(ERROR_CODES[code].flag);
-  const target = ctx.service ?? 'the destination';
-  const what = code === 'WEFT_ERR_TIMEOUT' ? "timed out by the caller's signal" : 'was aborted by the caller';
-  return new WeftError(code, `call to ${target} ${what} while waiting for a connectionPool slot`, {
-    service: ctx.service,
-    cause: reason,
-  });
 }
 
 function isStream(body: unknown): body is Readable {
@@ -145,7 +130,7 @@ export function poolLimits(options: PoolLimitsOptions): PoolLimitsLayer {
         return admission.then(
           () => admitted(l, next, request, ctx),
           (reason: unknown) => {
-            throw abortedError(reason, ctx);
+            throw abortedCallError(reason, ctx, 'while waiting for a connectionPool slot');
           },
         );
       };

@@ -1,17 +1,9 @@
 // The retry layer: sends a call again, to another endpoint when there is one, when an attempt fails in a way the route's policy retries.
 import type { Readable } from 'node:stream';
-import {
-  ERROR_CODES,
-  type Handler,
-  isWeftError,
-  type Layer,
-  WeftError,
-  type WeftErrorCode,
-  type WeftRequest,
-  type WeftResponse,
-} from '@weft/core';
+import { type Handler, type Layer, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import pRetry, { type Options as PRetryOptions, type RetryContext } from 'p-retry';
 import type { ClientCallContext } from '../../client/context.js';
+import { abortedCallError } from '../abort.js';
 import { backoffDelayMs, type RandomSource } from './backoff.js';
 import { holdBody, releaseBody } from './body.js';
 import { type RetryBudget, UNLIMITED_BUDGET } from './budget.js';
@@ -83,20 +75,8 @@ class AttemptFailed extends Error {
 
 /** The error for a call whose signal fired outside an attempt (during the backoff), as the transport types it. */
 function abortedError(ctx: ClientCallContext, flagsBefore: string): WeftError {
-  const reason: unknown = ctx.signal?.reason;
-  if (isWeftError(reason)) return reason;
-  const code: WeftErrorCode =
-    (reason as { name?: unknown } | null)?.name === 'TimeoutError' ? 'WEFT_ERR_TIMEOUT' : 'WEFT_ERR_ABORTED';
   ctx.responseFlags = flagsBefore;
-  ctx.addResponseFlag(ERROR_CODES[code].flag);
-  const target = ctx.service ?? 'the destination';
-  return new WeftError(
-    code,
-    code === 'WEFT_ERR_TIMEOUT'
-      ? `call to ${target} timed out by the caller's signal while waiting to retry`
-      : `call to ${target} was aborted by the caller while waiting to retry`,
-    { service: ctx.service, endpoint: ctx.endpoint?.address, cause: reason },
-  );
+  return abortedCallError(ctx.signal?.reason, ctx, 'while waiting to retry');
 }
 
 function perTryTimeoutError(ctx: ClientCallContext, limitMs: number): WeftError {

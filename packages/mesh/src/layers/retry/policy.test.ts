@@ -1,5 +1,4 @@
 import { isWeftError } from '@weft/core';
-import type { HTTPRoute } from '@weft/policy';
 import { describe, expect, it } from 'vitest';
 import { type CallOverrides, ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';

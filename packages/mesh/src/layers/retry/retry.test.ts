@@ -13,7 +13,6 @@ import {
   type WeftRequest,
   type WeftResponse,
 } from '@weft/core';
-import type { HTTPRoute } from '@weft/policy';
 import { describe, expect, it } from 'vitest';
 import { type CallOverrides, ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';
