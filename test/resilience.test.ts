@@ -78,3 +78,68 @@ describe('connectionPool limits', () => {
     expect(slow.seen).toHaveLength(3);
   });
 });
+
+describe('ejection and least request over time', () => {
+  it('brings an ejected endpoint back after its ejection time', async () => {
+    let failing = true;
+    const flaky = await upstream('flaky', (_req, res) => {
+      res.statusCode = failing ? 503 : 200;
+      res.end();
+    });
+    const steady = await upstream('steady');
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [flaky.address, steady.address] } },
+      policy: rule({
+        outlierDetection: {
+          consecutive5xxErrors: 2,
+          interval: '50ms',
+          baseEjectionTime: '200ms',
+          maxEjectionPercent: 50,
+        },
+      }),
+    });
+    const call = async () => (await m.fetch('http://reviews/', { weft: { retries: { attempts: 0 } } })).arrayBuffer();
+    for (let i = 0; i < 6; i++) await call();
+    expect(m.endpoints()[0]?.endpoints.find((e) => e.address === flaky.address)?.ejected).toBe(true);
+    const seenWhileEjected = flaky.seen.length;
+    for (let i = 0; i < 6; i++) await call();
+    expect(flaky.seen.length).toBe(seenWhileEjected);
+    failing = false;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let i = 0; i < 6; i++) await call();
+    expect(flaky.seen.length).toBeGreaterThan(seenWhileEjected);
+    expect(m.endpoints()[0]?.endpoints.find((e) => e.address === flaky.address)?.ejected).toBe(false);
+  });
+
+  it('sends measurably less to a slow endpoint under LEAST_REQUEST than round robin does', async () => {
+    const slow = await upstream('slow', (_req, res) => {
+      setTimeout(() => res.end('slow'), 40).unref();
+    });
+    const fast = await upstream('fast');
+    const shareOfSlow = async (loadBalancer: unknown) => {
+      const before = slow.seen.length;
+      const m = await mesh({
+        service: `caller-${Math.random().toString(36).slice(2, 8)}`,
+        discovery: { static: { reviews: [slow.address, fast.address] } },
+        policy: rule(loadBalancer === undefined ? {} : { loadBalancer }),
+      });
+      let sent = 0;
+      const worker = async () => {
+        while (sent < 200) {
+          sent++;
+          await (await m.fetch('http://reviews/')).arrayBuffer();
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+      await m.close();
+      return (slow.seen.length - before) / 200;
+    };
+    const roundRobin = await shareOfSlow(undefined);
+    const leastRequest = await shareOfSlow({ simple: 'LEAST_REQUEST' });
+    // Round robin gives the slow endpoint its half; power of two choices (drawn with replacement, as
+    // Envoy does) sends it only the calls where both draws fall on it, about a quarter.
+    expect(roundRobin).toBeGreaterThan(0.4);
+    expect(leastRequest).toBeLessThan(roundRobin * 0.75);
+  });
+});
