@@ -1,4 +1,5 @@
 // Fixtures the mesh's unit tests share: a seeded random source and a compiled route. Not part of the build.
+import type { Endpoint, WeftRequest } from '@weft/core';
 import type { HTTPRoute } from '@weft/policy';
 import type { CompiledRoute } from '../routing/model.js';
 
@@ -31,4 +32,19 @@ export function compiledRoute(
     totalWeight: 0,
     uriGates: undefined,
   };
+}
+
+/** A bodiless GET to the logical service `reviews`, as an adapter would hand it down. */
+export const getReviews: WeftRequest = Object.freeze({
+  method: 'GET',
+  scheme: 'http',
+  authority: 'reviews',
+  path: '/',
+  headers: {},
+  body: null,
+}) as WeftRequest;
+
+/** An endpoint at `host:port` with no labels or locality. */
+export function endpointAt(port: number, weight = 1, host = '127.0.0.1'): Endpoint {
+  return { address: `${host}:${port}`, host, port, labels: {}, locality: '', weight };
 }

@@ -1,30 +1,10 @@
-import {
-  CallContext,
-  type Endpoint,
-  type EndpointSnapshot,
-  type Handler,
-  isWeftError,
-  type WeftRequest,
-} from '@weft/core';
+import { CallContext, type Endpoint, type EndpointSnapshot, type Handler, isWeftError } from '@weft/core';
 import { describe, expect, it } from 'vitest';
+import { endpointAt, getReviews } from '../../testing/fixtures.js';
 import { balance, roundRobin } from './index.js';
 
-const request: WeftRequest = {
-  method: 'GET',
-  scheme: 'http',
-  authority: 'reviews',
-  path: '/',
-  headers: {},
-  body: null,
-};
-const endpoint = (port: number): Endpoint => ({
-  address: `127.0.0.1:${port}`,
-  host: '127.0.0.1',
-  port,
-  labels: {},
-  locality: '',
-  weight: 1,
-});
+const request = getReviews;
+const endpoint = (port: number): Endpoint => endpointAt(port);
 const snapshot = (endpoints: Endpoint[]): EndpointSnapshot => ({
   service: 'reviews.default.svc.cluster.local',
   endpoints,

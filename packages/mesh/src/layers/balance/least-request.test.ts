@@ -1,16 +1,10 @@
 // Tests of the least-request picker: power of two choices over attempts in flight.
 import { CallContext, type Endpoint, type EndpointSnapshot, isWeftError } from '@weft/core';
 import { describe, expect, it } from 'vitest';
+import { endpointAt } from '../../testing/fixtures.js';
 import { leastRequest } from './least-request.js';
 
-const endpoint = (port: number, weight = 1): Endpoint => ({
-  address: `10.0.0.1:${port}`,
-  host: '10.0.0.1',
-  port,
-  labels: {},
-  locality: '',
-  weight,
-});
+const endpoint = (port: number, weight = 1): Endpoint => endpointAt(port, weight, '10.0.0.1');
 const snapshot = (endpoints: Endpoint[]): EndpointSnapshot => ({ service: 'reviews', endpoints, version: 1 });
 
 /** Returns the given numbers in turn, forever. */

@@ -1,17 +1,10 @@
 // Tests of the random picker: weight-proportional picks, checked with a chi-squared test.
 import { CallContext, type Endpoint, type EndpointSnapshot } from '@weft/core';
 import { describe, expect, it } from 'vitest';
-import { seeded } from '../../testing/fixtures.js';
+import { endpointAt, seeded } from '../../testing/fixtures.js';
 import { random } from './random.js';
 
-const endpoint = (port: number, weight = 1): Endpoint => ({
-  address: `10.0.0.1:${port}`,
-  host: '10.0.0.1',
-  port,
-  labels: {},
-  locality: '',
-  weight,
-});
+const endpoint = (port: number, weight = 1): Endpoint => endpointAt(port, weight, '10.0.0.1');
 const snapshot = (endpoints: Endpoint[]): EndpointSnapshot => ({ service: 'reviews', endpoints, version: 1 });
 
 describe('random', () => {

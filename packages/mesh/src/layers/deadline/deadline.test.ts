@@ -1,16 +1,10 @@
 import { PassThrough } from 'node:stream';
-import { CallContext, type Handler, isWeftError, type WeftRequest } from '@weft/core';
+import { CallContext, type Handler, isWeftError } from '@weft/core';
 import { describe, expect, it } from 'vitest';
+import { getReviews } from '../../testing/fixtures.js';
 import { deadline } from './index.js';
 
-const request: WeftRequest = {
-  method: 'GET',
-  scheme: 'http',
-  authority: 'reviews',
-  path: '/',
-  headers: {},
-  body: null,
-};
+const request = getReviews;
 
 /** An inner handler that answers after `ms`, or rejects with the abort reason if its signal fires first. */
 const slow =

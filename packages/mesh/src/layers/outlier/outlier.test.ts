@@ -1,7 +1,8 @@
 // Tests of outlier detection: the policy's defaults, the detector's ejections and returns, and the layer in front of balance.
-import { compose, type Endpoint, type EndpointSnapshot, type Handler, WeftError, type WeftRequest } from '@weft/core';
+import { compose, type Endpoint, type EndpointSnapshot, type Handler, WeftError } from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientCallContext } from '../../client/context.js';
+import { getReviews } from '../../testing/fixtures.js';
 import { balance, roundRobin } from '../balance/index.js';
 import { compileOutlierPolicy, OutlierDetector, type OutlierPolicy, outlierDetection } from './index.js';
 
@@ -207,14 +208,7 @@ describe('OutlierDetector', () => {
 });
 
 describe('the outlierDetection layer', () => {
-  const request: WeftRequest = {
-    method: 'GET',
-    scheme: 'http',
-    authority: 'reviews',
-    path: '/',
-    headers: {},
-    body: null,
-  };
+  const request = getReviews;
 
   /** A terminal that answers 503 from A (or resets, when `reset`) and 200 from every other endpoint. */
   const scripted =

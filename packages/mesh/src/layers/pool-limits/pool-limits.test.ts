@@ -3,20 +3,14 @@ import { PassThrough } from 'node:stream';
 import { type Handler, isWeftError, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import { describe, expect, it } from 'vitest';
 import { ClientCallContext } from '../../client/context.js';
+import { getReviews } from '../../testing/fixtures.js';
 import { OVERFLOW_CODE, type PoolLimitsPolicy, poolLimits } from './index.js';
 import { PoolLimiter } from './limiter.js';
 import { compilePoolLimits, POOL_LIMITS_DEFAULTS, UNLIMITED } from './policy.js';
 
 const SERVICE = 'reviews.default.svc.cluster.local';
 
-const request: WeftRequest = {
-  method: 'GET',
-  scheme: 'http',
-  authority: 'reviews',
-  path: '/',
-  headers: {},
-  body: null,
-};
+const request = getReviews;
 
 const limits: PoolLimitsPolicy = { maxRequests: 100, maxConnections: 2, maxPending: 1, maxRetries: 3 };
 

@@ -4,18 +4,12 @@ import type { Readable } from 'node:stream';
 import { compose, type Endpoint } from '@weft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientCallContext } from '../../client/context.js';
+import { endpointAt } from '../../testing/fixtures.js';
 import { balance, roundRobin } from '../balance/index.js';
 import { Transport } from '../transport/index.js';
 import { retry } from './index.js';
 
-const endpoint = (port: number): Endpoint => ({
-  address: `127.0.0.1:${port}`,
-  host: '127.0.0.1',
-  port,
-  labels: {},
-  locality: '',
-  weight: 1,
-});
+const endpoint = (port: number): Endpoint => endpointAt(port);
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
