@@ -64,3 +64,19 @@ export function resolveDestination(
   }
   return { cluster, endpoints: view(cluster.snapshot, subset, labels) };
 }
+
+/**
+ * One part of the traffic policy that applies to a call's destination, as Istio merges it: the
+ * subset's own `trafficPolicy.<field>` if the route chose a subset that sets it, else the
+ * DestinationRule's; `undefined` when neither does (or the call has no service or policy).
+ */
+export function destinationTrafficPolicy<K extends keyof NonNullable<DestinationRuleSpec['trafficPolicy']>>(
+  ctx: { service: string | undefined; subset: string | undefined; policy: PolicySnapshot | undefined },
+  field: K,
+): NonNullable<DestinationRuleSpec['trafficPolicy']>[K] | undefined {
+  if (ctx.service === undefined || ctx.policy === undefined) return undefined;
+  const rule = ctx.policy.forHost(ctx.service)?.destinationRules[0]?.spec as DestinationRuleSpec | undefined;
+  if (rule === undefined) return undefined;
+  const subset = ctx.subset === undefined ? undefined : rule.subsets?.find((s) => s.name === ctx.subset);
+  return subset?.trafficPolicy?.[field] ?? rule.trafficPolicy?.[field];
+}

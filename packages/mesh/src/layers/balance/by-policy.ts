@@ -1,7 +1,8 @@
 // The strategy of each destination, from its DestinationRule's loadBalancer (a subset's own first), built once per setting.
 import type { CallContext, WeftRequest } from '@weft/core';
-import type { DestinationRuleSpec, TrafficPolicy } from '@weft/policy';
+import type { TrafficPolicy } from '@weft/policy';
 import type { ClientCallContext } from '../../client/context.js';
+import { destinationTrafficPolicy } from '../../routing/destination.js';
 import { hashKeyOf } from './hash-key.js';
 import type { ChoosePicker, Picker } from './index.js';
 import { leastRequest } from './least-request.js';
@@ -43,12 +44,7 @@ export function byDestinationRule(fallback: Picker): { choose: ChoosePicker } {
   const built = new WeakMap<object, Picker>();
   const choose = (ctx: CallContext, request: WeftRequest): Picker => {
     const c = ctx as ClientCallContext;
-    const service = c.service;
-    if (service === undefined || c.policy === undefined) return fallback;
-    const rule = c.policy.forHost(service)?.destinationRules[0]?.spec as DestinationRuleSpec | undefined;
-    if (rule === undefined) return fallback;
-    const subset = c.subset === undefined ? undefined : rule.subsets?.find((s) => s.name === c.subset);
-    const lb = subset?.trafficPolicy?.loadBalancer ?? rule.trafficPolicy?.loadBalancer;
+    const lb = destinationTrafficPolicy(c, 'loadBalancer');
     if (lb === undefined) return fallback;
     let picker = built.get(lb);
     if (picker === undefined) {

@@ -1,7 +1,8 @@
 // The outlier detection layer's inputs: Istio's OutlierDetection compiled once per settings object, with every default.
-import type { DestinationRuleSpec, TrafficPolicy } from '@weft/policy';
+import type { TrafficPolicy } from '@weft/policy';
 import { parseDurationMs } from '@weft/policy';
 import type { ClientCallContext } from '../../client/context.js';
+import { destinationTrafficPolicy } from '../../routing/destination.js';
 
 /** Istio's `OutlierDetection` as written in a DestinationRule's (or subset's) trafficPolicy. */
 export type OutlierDetectionSettings = NonNullable<TrafficPolicy['outlierDetection']>;
@@ -108,11 +109,6 @@ export function compileOutlierPolicy(settings: OutlierDetectionSettings): Outlie
  * says anything (Istio: no outlier detection). Usable as the layer's `policyFor`.
  */
 export function outlierPolicyFromDestinationRule(ctx: ClientCallContext): OutlierPolicy | undefined {
-  const service = ctx.service;
-  if (service === undefined || ctx.policy === undefined) return undefined;
-  const rule = ctx.policy.forHost(service)?.destinationRules[0]?.spec as DestinationRuleSpec | undefined;
-  if (rule === undefined) return undefined;
-  const subset = ctx.subset === undefined ? undefined : rule.subsets?.find((s) => s.name === ctx.subset);
-  const settings = subset?.trafficPolicy?.outlierDetection ?? rule.trafficPolicy?.outlierDetection;
+  const settings = destinationTrafficPolicy(ctx, 'outlierDetection');
   return settings === undefined ? undefined : compileOutlierPolicy(settings);
 }
