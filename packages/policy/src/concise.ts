@@ -1,6 +1,7 @@
 // weft's concise form: one object per destination service, compiled to the DestinationRule and VirtualService it stands for.
 import type { ConfigProblem } from '@weft/core';
 import { z } from 'zod';
+import { BREAKER_ANNOTATION, breakerAnnotation } from './schema/breaker.js';
 import { weight } from './schema/common.js';
 import { connectionPool, loadBalancer, outlierDetection } from './schema/destination-rule.js';
 import { duration, host, labels, uint32 } from './schema/kit.js';
@@ -52,6 +53,12 @@ export const servicePolicy = z.strictObject({
    * weft's retry budget for this service (Finagle's and Linkerd's): over `ttlMs`, retries may
    * number `minRetriesPerSecond × ttl + percentCanRetry × calls`; `false` turns it off.
    */
+  /**
+   * weft's failure-rate circuit breaker for this service, one per subset: `{ failurePercent: 50,
+   * minimumCalls: 20, window: '10s', openFor: '5s' }` (any part; the rest from the mesh's defaults),
+   * or `false` to turn off the one the mesh's `breaker` option would give.
+   */
+  breaker: breakerAnnotation.optional(),
   retryBudget: z
     .union([
       z.literal(false),
@@ -127,16 +134,17 @@ export function expandConcise(p: ServicePolicy): Record<string, unknown>[] {
   }
   if (pool !== undefined) trafficPolicy.connectionPool = pool;
   if (p.outlierDetection !== undefined) trafficPolicy.outlierDetection = p.outlierDetection;
-  if (p.subsets !== undefined || Object.keys(trafficPolicy).length > 0 || p.retryBudget !== undefined) {
+  // Istio's DestinationRule has no field for these weft settings: they travel as annotations the mesh reads.
+  const annotations: Record<string, string> = {};
+  if (p.retryBudget !== undefined) annotations['weft.io/retry-budget'] = JSON.stringify(p.retryBudget);
+  if (p.breaker !== undefined) annotations[BREAKER_ANNOTATION] = JSON.stringify(p.breaker);
+  const annotated = Object.keys(annotations).length > 0;
+  if (p.subsets !== undefined || Object.keys(trafficPolicy).length > 0 || annotated) {
     const spec: Record<string, unknown> = { host: p.service };
     if (Object.keys(trafficPolicy).length > 0) spec.trafficPolicy = trafficPolicy;
     if (p.subsets !== undefined)
       spec.subsets = Object.entries(p.subsets).map(([subset, l]) => ({ name: subset, labels: l }));
-    // Istio's DestinationRule has no windowed budget: weft carries it as an annotation its retry layer reads.
-    const ruleMetadata =
-      p.retryBudget === undefined
-        ? metadata
-        : { ...metadata, annotations: { 'weft.io/retry-budget': JSON.stringify(p.retryBudget) } };
+    const ruleMetadata = annotated ? { ...metadata, annotations } : metadata;
     out.push({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: ruleMetadata, spec });
   }
   if (p.split !== undefined || p.timeout !== undefined || p.retries !== undefined) {

@@ -24,6 +24,7 @@ export type {
   VirtualService,
 } from './resources.js';
 export type { AuthorizationPolicySpec, AuthorizationRule } from './schema/authorization-policy.js';
+export { BREAKER_ANNOTATION, type BreakerSettings, breakerAnnotation, breakerSettings } from './schema/breaker.js';
 export type { DestinationRuleSpec, Subset, TrafficPolicy } from './schema/destination-rule.js';
 export { findKind, KINDS } from './schema/kinds.js';
 export { compileRe2, type KindSchema, parseDurationMs, type Re2 } from './schema/kit.js';

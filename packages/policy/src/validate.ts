@@ -3,6 +3,7 @@ import type { ConfigProblem, WeftErrorCode } from '@weft/core';
 import { z } from 'zod';
 import { concisePathOf, expandConcise, isConcise, servicePolicy, splitWarning } from './concise.js';
 import { issueToProblems, POLICY_CODES, pathText, show } from './problems.js';
+import { BREAKER_ANNOTATION, breakerAnnotation } from './schema/breaker.js';
 import { findKind, KINDS } from './schema/kinds.js';
 import { type KindSchema, params, parseDurationMs } from './schema/kit.js';
 import { codeDocument, type SourceDocument } from './source/parse.js';
@@ -91,8 +92,12 @@ function kindProblem(doc: SourceDocument, apiVersion: string, kind: string): Con
   );
 }
 
-/** weft's own settings, carried as annotations where Istio's resources have no field; each checked like a field. */
-const WEFT_ANNOTATIONS: Record<string, { check: (value: string) => boolean; expected: string }> = {
+/**
+ * weft's own settings, carried as annotations where Istio's resources have no field; each checked
+ * like a field. A JSON-valued one names a schema: its problems point inside the JSON
+ * (`metadata.annotations['weft.io/breaker'].failurePercent`) at the annotation's line.
+ */
+const WEFT_ANNOTATIONS: Record<string, { check: (value: string) => boolean; expected: string; json?: z.ZodType }> = {
   'weft.io/hedge-delay': {
     check: (v) => ['p50', 'p90', 'p95', 'p99'].includes(v) || (parseDurationMs(v) ?? 0) > 0,
     expected: 'a duration such as "50ms", or "p50", "p90", "p95", "p99"',
@@ -114,7 +119,42 @@ const WEFT_ANNOTATIONS: Record<string, { check: (value: string) => boolean; expe
     },
     expected: 'JSON: false, or an object with percentCanRetry, minRetriesPerSecond and ttlMs (numbers)',
   },
+  [BREAKER_ANNOTATION]: {
+    check: () => true,
+    json: breakerAnnotation,
+    expected: 'JSON: false, or an object with failurePercent, minimumCalls, window and openFor',
+  },
 };
+
+/** Problems of a JSON-valued annotation: not JSON, or what its schema says, at the annotation's place. */
+function jsonAnnotationProblems(
+  doc: SourceDocument,
+  path: PropertyKey[],
+  value: string,
+  known: { json?: z.ZodType; expected: string },
+  resource: string,
+): ConfigProblem[] {
+  const schema = known.json as z.ZodType;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    return [
+      {
+        ...problem(doc, path, 'WEFT_ERR_POLICY_VALUE', `not JSON: ${(error as Error).message}`),
+        resource,
+        found: show(value),
+        expected: known.expected,
+      },
+    ];
+  }
+  const result = schema.safeParse(parsed);
+  if (result.success) return [];
+  const where = doc.locate(path);
+  return result.error.issues.flatMap((issue) =>
+    issueToProblems(issue, { schema, input: parsed, codes: POLICY_CODES, prefix: path, locate: () => where, resource }),
+  );
+}
 
 function annotationProblems(
   doc: SourceDocument,
@@ -139,6 +179,8 @@ function annotationProblems(
         resource,
         expected: `one of ${Object.keys(WEFT_ANNOTATIONS).join(', ')}`,
       });
+    } else if (known.json !== undefined) {
+      out.push(...jsonAnnotationProblems(doc, path, value, known, resource));
     } else if (!known.check(value)) {
       out.push({
         ...problem(doc, path, 'WEFT_ERR_POLICY_VALUE', `not a valid value for ${key}`),
