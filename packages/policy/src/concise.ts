@@ -5,6 +5,7 @@ import { BREAKER_ANNOTATION, breakerAnnotation } from './schema/breaker.js';
 import { weight } from './schema/common.js';
 import { connectionPool, loadBalancer, outlierDetection } from './schema/destination-rule.js';
 import { duration, host, labels, uint32 } from './schema/kit.js';
+import { OUTLIER_ANNOTATION, outlierEjection } from './schema/outlier-ejection.js';
 import { httpRetry } from './schema/virtual-service.js';
 
 const SIMPLE_BALANCERS = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'PASSTHROUGH'] as const;
@@ -45,8 +46,11 @@ export const servicePolicy = z.strictObject({
   /** `ROUND_ROBIN`, `LEAST_REQUEST`, `RANDOM`, `PASSTHROUGH`, or Istio's LoadBalancerSettings object. */
   loadBalancer: z.union([z.enum(SIMPLE_BALANCERS), loadBalancer]).optional(),
   circuitBreaker: circuitBreaker.optional(),
-  /** Istio's OutlierDetection, as written in a DestinationRule. */
-  outlierDetection: outlierDetection.optional(),
+  /**
+   * Istio's OutlierDetection, as written in a DestinationRule, plus gRPC A50's opt-in
+   * `successRateEjection` and `failurePercentageEjection` (carried as the `weft.io/outlier-detection` annotation).
+   */
+  outlierDetection: outlierDetection.extend(outlierEjection.shape).optional(),
   /** Istio's ConnectionPoolSettings, for what `circuitBreaker` does not name. */
   connectionPool: connectionPool.optional(),
   /**
@@ -133,11 +137,16 @@ export function expandConcise(p: ServicePolicy): Record<string, unknown>[] {
     trafficPolicy.loadBalancer = typeof p.loadBalancer === 'string' ? { simple: p.loadBalancer } : p.loadBalancer;
   }
   if (pool !== undefined) trafficPolicy.connectionPool = pool;
-  if (p.outlierDetection !== undefined) trafficPolicy.outlierDetection = p.outlierDetection;
+  const { successRateEjection, failurePercentageEjection, ...istioOutlier } = p.outlierDetection ?? {};
+  const rates = successRateEjection !== undefined || failurePercentageEjection !== undefined;
+  // Only A50's blocks: no Istio outlierDetection, whose defaults would turn consecutive 5xx on.
+  if (p.outlierDetection !== undefined && (!rates || Object.keys(istioOutlier).length > 0))
+    trafficPolicy.outlierDetection = istioOutlier;
   // Istio's DestinationRule has no field for these weft settings: they travel as annotations the mesh reads.
   const annotations: Record<string, string> = {};
   if (p.retryBudget !== undefined) annotations['weft.io/retry-budget'] = JSON.stringify(p.retryBudget);
   if (p.breaker !== undefined) annotations[BREAKER_ANNOTATION] = JSON.stringify(p.breaker);
+  if (rates) annotations[OUTLIER_ANNOTATION] = JSON.stringify({ successRateEjection, failurePercentageEjection });
   const annotated = Object.keys(annotations).length > 0;
   if (p.subsets !== undefined || Object.keys(trafficPolicy).length > 0 || annotated) {
     const spec: Record<string, unknown> = { host: p.service };

@@ -28,6 +28,11 @@ export { BREAKER_ANNOTATION, type BreakerSettings, breakerAnnotation, breakerSet
 export type { DestinationRuleSpec, Subset, TrafficPolicy } from './schema/destination-rule.js';
 export { findKind, KINDS } from './schema/kinds.js';
 export { compileRe2, type KindSchema, parseDurationMs, type Re2 } from './schema/kit.js';
+export {
+  OUTLIER_ANNOTATION,
+  type OutlierEjectionSettings,
+  outlierEjection,
+} from './schema/outlier-ejection.js';
 export type { PeerAuthenticationSpec } from './schema/peer-authentication.js';
 export type { JWTRule, RequestAuthenticationSpec } from './schema/request-authentication.js';
 export type { ServiceEntrySpec } from './schema/service-entry.js';

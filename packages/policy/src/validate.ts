@@ -6,6 +6,7 @@ import { issueToProblems, POLICY_CODES, pathText, show } from './problems.js';
 import { BREAKER_ANNOTATION, breakerAnnotation } from './schema/breaker.js';
 import { findKind, KINDS } from './schema/kinds.js';
 import { type KindSchema, params, parseDurationMs } from './schema/kit.js';
+import { OUTLIER_ANNOTATION, outlierEjection } from './schema/outlier-ejection.js';
 import { codeDocument, type SourceDocument } from './source/parse.js';
 import { suggest } from './suggest.js';
 
@@ -123,6 +124,12 @@ const WEFT_ANNOTATIONS: Record<string, { check: (value: string) => boolean; expe
     check: () => true,
     json: breakerAnnotation,
     expected: 'JSON: false, or an object with failurePercent, minimumCalls, window and openFor',
+  },
+  [OUTLIER_ANNOTATION]: {
+    check: () => true,
+    json: outlierEjection,
+    expected:
+      'JSON: an object with successRateEjection { stdevFactor, enforcementPercentage, minimumHosts, requestVolume } and/or failurePercentageEjection { threshold, enforcementPercentage, minimumHosts, requestVolume }',
   },
 };
 
