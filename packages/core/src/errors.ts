@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   WEFT_ERR_UPSTREAM_CONNECT: { status: 503, flag: 'UF', retryable: true },
   WEFT_ERR_UPSTREAM_RESET: { status: 503, flag: 'UC', retryable: true },
   WEFT_ERR_UPSTREAM_OVERFLOW: { status: 503, flag: 'UO', retryable: false },
+  WEFT_ERR_CIRCUIT_OPEN: { status: 503, flag: 'UO', retryable: false },
   WEFT_ERR_UPSTREAM_FAILURE: { status: 502, flag: 'UPE', retryable: false },
   WEFT_ERR_TIMEOUT: { status: 504, flag: 'UT', retryable: true },
   WEFT_ERR_ABORTED: { status: 499, flag: 'DC', retryable: false },

@@ -23,6 +23,15 @@ export { OutboundClient } from './client/client.js';
 export type { CallOverrides } from './client/context.js';
 export { buildClientPipeline, clientLayers } from './client/pipeline.js';
 export { Cluster, ServiceRegistry } from './discovery/registry.js';
+export {
+  BREAKER_DEFAULTS,
+  type BreakerPolicy,
+  type BreakerState,
+  type BreakerStateChange,
+  type BreakerView,
+  bufferBody,
+  type FailureClassifier,
+} from './layers/breaker/index.js';
 export type { EndpointStatsView, LatencyView, ServiceStatsView } from './layers/stats/index.js';
 export { createMesh, type Mesh, type MeshStats } from './mesh.js';
 export { MeshPolicy } from './mesh-policy.js';

@@ -12,6 +12,13 @@ import { buildClientPipeline } from './client/pipeline.js';
 import { ServiceRegistry } from './discovery/registry.js';
 import { loadStatic } from './discovery/static.js';
 import {
+  type BreakerStateChange,
+  type BreakerView,
+  breakerPolicyResolver,
+  breakers,
+  compileBreakerPolicy,
+} from './layers/breaker/index.js';
+import {
   type OutlierEndpointState,
   outlierDetection,
   outlierPolicyFromDestinationRule,
@@ -81,6 +88,10 @@ export interface Mesh {
    * ejections, consecutive failures) and the destination's connectionPool counts (active, waiting).
    */
   endpoints(): DestinationState[];
+  /** Every destination breaker made so far: destination, state (closed, open, half-open), its window and counters. */
+  breakers(): BreakerView[];
+  /** Calls `listener` whenever a breaker opens, half-opens or closes; returns a function that stops it. */
+  onBreakerStateChange(listener: (change: BreakerStateChange) => void): () => void;
   /** Stops new calls (WEFT_ERR_CLOSED), drains the servers, lets calls in flight finish, closes every connection. */
   close(): Promise<void>;
 }
@@ -123,6 +134,14 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   }
 
   const outboundStats = new TrafficStats();
+  const breaker = breakers({
+    policyFor: breakerPolicyResolver(
+      resolved.breaker.everyDestination === undefined
+        ? undefined
+        : compileBreakerPolicy(resolved.breaker.everyDestination),
+    ),
+    ...(resolved.breaker.classify === undefined ? {} : { classify: resolved.breaker.classify }),
+  });
   const outlier = outlierDetection({ policyFor: outlierPolicyFromDestinationRule });
   const limits = poolLimits({ policyFor: poolLimitsFromDestinationRule });
   const inboundStats = new TrafficStats();
@@ -140,6 +159,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       policy,
       stats: outboundStats,
       transport,
+      breaker,
       outlier,
       poolLimits: limits,
     }),
@@ -184,6 +204,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       return client.send(request, requestOptions.timeoutMs ?? 0, requestOptions.signal, requestOptions.weft);
     },
     stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view() }),
+    breakers: () => breaker.breakers(),
+    onBreakerStateChange: (listener) => breaker.onStateChange(listener),
     endpoints: () =>
       registry.snapshots().map((snapshot) => {
         const detectors = [...outlier.detectors()].filter(
@@ -208,6 +230,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         client.close();
         policy.close();
         void outlier.close();
+        void breaker.close();
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
       })();

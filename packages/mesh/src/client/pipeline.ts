@@ -4,6 +4,7 @@ import type { PolicyStore } from '@weft/policy';
 import type { ServiceRegistry } from '../discovery/registry.js';
 import { byDestinationRule } from '../layers/balance/by-policy.js';
 import { balance, roundRobin } from '../layers/balance/index.js';
+import type { BreakerLayer } from '../layers/breaker/index.js';
 import { deadline } from '../layers/deadline/index.js';
 import { fault } from '../layers/fault/index.js';
 import { hedge } from '../layers/hedge/index.js';
@@ -22,7 +23,8 @@ import { ClientCallContext } from './context.js';
 
 export interface ClientPipelineParts {
   options: ResolvedMeshOptions;
-  /** Layers with state the mesh reads and closes (endpoint health, pool counts). */
+  /** Layers with state the mesh reads and closes (breakers, endpoint health, pool counts). */
+  breaker: BreakerLayer;
   outlier: OutlierDetectionLayer;
   poolLimits: PoolLimitsLayer;
   registry: ServiceRegistry;
@@ -38,7 +40,7 @@ const serviceOf = (ctx: CallContext): string => ctx.service ?? PASSTHROUGH;
  * The client stack in three tiers, as linkerd names them:
  * logical (what the call is for) → balancer (which endpoint) → endpoint (one attempt on the wire).
  * Later capabilities go in at the marked places: routing and retries in the logical tier,
- * outlier detection in the balancer tier, the breaker, TLS and the attempt timeout in the endpoint tier.
+ * the breaker and outlier detection in the balancer tier, TLS and the attempt timeout in the endpoint tier.
  */
 export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContext>[] {
   const { options } = parts;
@@ -72,6 +74,10 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // below retry, so a hedged pair is one attempt to it, and above balance, so each picks its endpoint.
     hedge({ budgetFor: budgets, latency: (service, q) => parts.stats.latencyQuantile(service, q) }),
     // — balancer tier —
+    // The destination's failure-rate breaker (opt-in): an open one refuses the whole destination
+    // (UO) before an endpoint is picked; below retry, so each attempt counts and an open breaker
+    // ends the retries; above outlier detection, so it counts what the destination as a whole answers.
+    parts.breaker,
     // Outlier detection: ejected endpoints leave the snapshot balance sees; each attempt's outcome counts.
     parts.outlier,
     // connectionPool limits per destination (Envoy's circuit breakers): wait for a connection, or UO.
@@ -80,7 +86,7 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // its endpoints (the subset's, when the route names one).
     balance<ClientCallContext>(byDestinationRule(roundRobin())),
     // — endpoint tier —
-    // (circuit breaker, mTLS) then the transport, the terminal handler.
+    // (mTLS) then the transport, the terminal handler.
   ];
 }
 

@@ -1,7 +1,8 @@
 // createMesh's options: their types, their defaults (with units), and the check that reports every mistake at once.
 import { type ConfigProblem, configError } from '@weft/core';
-import { issueToProblems, OPTION_CODES, type PolicyInput } from '@weft/policy';
+import { type BreakerSettings, breakerSettings, issueToProblems, OPTION_CODES, type PolicyInput } from '@weft/policy';
 import { z } from 'zod';
+import type { FailureClassifier } from '../layers/breaker/classify.js';
 import {
   ADDRESS_EXPECTED,
   checkServiceHost,
@@ -78,6 +79,20 @@ export interface MeshOptions {
    * (Finagle's and Linkerd's; default 20 % + 10/s over 10 s). `false` turns it off.
    */
   retryBudget?: false | { percentCanRetry?: number; minRetriesPerSecond?: number; ttlMs?: number };
+  /**
+   * weft's failure-rate circuit breaker, one per destination (service and subset); see docs/traffic.md.
+   * By default only destinations whose DestinationRule asks for one (`weft.io/breaker`, or `breaker`
+   * in the concise form) get one.
+   */
+  breaker?: {
+    /**
+     * Give every destination a breaker: `true` with weft's defaults (50 % of at least 20 calls in
+     * 10 s opens it for 5 s), or these settings. A rule's `weft.io/breaker` overrides it; `false` there turns it off.
+     */
+    everyDestination?: boolean | BreakerSettings;
+    /** What counts as a failure: `{ response(res, req), error(err, req) }`, each optional. 4xx never counts. */
+    classify?: FailureClassifier;
+  };
 }
 
 /** Every default, in one place, with its unit in its name. */
@@ -120,6 +135,7 @@ export interface ResolvedMeshOptions {
   watchPolicy: boolean;
   inboundDeadlines: 'mesh' | 'any' | 'none';
   retryBudget: false | { percentCanRetry: number; minRetriesPerSecond: number; ttlMs: number };
+  breaker: { everyDestination: BreakerSettings | undefined; classify: FailureClassifier | undefined };
 }
 
 const SOURCE = 'createMesh options';
@@ -139,6 +155,8 @@ const locality = z
   .string()
   .regex(/^[^/]*(\/[^/]*){0,2}$/, { message: 'a locality has at most three parts' })
   .meta({ expected: '"region", "region/zone" or "region/zone/subzone"' });
+const isFunction = (v: unknown): boolean => typeof v === 'function';
+const FUNCTION_EXPECTED = { message: 'not a function', params: { expected: 'a function' } };
 const ms = (max: number) => z.number().int().min(0).max(max);
 
 const endpointSchema = z.union([
@@ -185,6 +203,17 @@ const schema = z.strictObject({
         ttlMs: z.number().int().min(1_000).max(3_600_000).optional(),
       }),
     ])
+    .optional(),
+  breaker: z
+    .strictObject({
+      everyDestination: z.union([z.boolean(), breakerSettings]).optional(),
+      classify: z
+        .strictObject({
+          response: z.custom<NonNullable<FailureClassifier['response']>>(isFunction, FUNCTION_EXPECTED).optional(),
+          error: z.custom<NonNullable<FailureClassifier['error']>>(isFunction, FUNCTION_EXPECTED).optional(),
+        })
+        .optional(),
+    })
     .optional(),
 });
 
@@ -250,5 +279,14 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     watchPolicy: o.watchPolicy ?? true,
     inboundDeadlines: o.inboundDeadlines ?? 'mesh',
     retryBudget: o.retryBudget === false ? false : { ...DEFAULTS.retryBudget, ...o.retryBudget },
+    breaker: {
+      everyDestination:
+        o.breaker?.everyDestination === true
+          ? {}
+          : o.breaker?.everyDestination === false
+            ? undefined
+            : o.breaker?.everyDestination,
+      classify: o.breaker?.classify,
+    },
   };
 }
