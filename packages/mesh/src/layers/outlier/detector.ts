@@ -1,6 +1,6 @@
-// Envoy-style consecutive-error outlier detection for one destination: counts failures per endpoint, ejects and returns endpoints.
+// Outlier detection for one destination: Envoy's consecutive errors, gRPC A50's success rate and failure percentage; ejects and returns endpoints.
 import type { Endpoint, EndpointSnapshot } from '@weft/core';
-import type { OutlierPolicy } from './policy.js';
+import type { FailurePercentagePolicy, OutlierPolicy, SuccessRatePolicy } from './policy.js';
 
 /** What one attempt to an endpoint came to. */
 export interface AttemptOutcome {
@@ -25,6 +25,9 @@ export interface OutlierEndpointState {
   consecutiveLocalOriginFailures: number;
   /** The current ejection-time multiplier (Envoy's backoff): grows per ejection, decays while healthy. */
   ejectionMultiplier: number;
+  /** With A50 ejection on: calls that succeeded and failed so far in the current interval. */
+  intervalSuccesses?: number;
+  intervalFailures?: number;
 }
 
 interface HostState {
@@ -36,6 +39,9 @@ interface HostState {
   ejections: number;
   multiplier: number;
   lastUnejectedAt: number | undefined;
+  /** A50's call counter for the current interval (counted only when A50 ejection is on). */
+  successes: number;
+  failures: number;
 }
 
 export interface OutlierDetectorOptions {
@@ -43,6 +49,8 @@ export interface OutlierDetectorOptions {
   now?: () => number;
   /** Start the `interval` sweep timer (unref'd); on by default. */
   sweep?: boolean;
+  /** Uniform numbers in [0, 1) for A50's enforcement percentages; `Math.random` by default. */
+  random?: () => number;
 }
 
 /** The source snapshot of each healthy view, so a view given back (by a retry) is filtered from its source. */
@@ -68,11 +76,21 @@ const isGatewayError = (status: number): boolean => status === 502 || status ===
  *   multiplier grows by one per ejection and shrinks by one per sweep while the endpoint has been
  *   back for at least `baseEjectionTime` (Envoy). Expiry is checked on every read and by the
  *   `interval` sweep, which is when Envoy checks it.
+ * - opt-in (`successRate`, `failurePercentage`: gRPC A50, the `weft.io/outlier-detection`
+ *   annotation): every answer and local-origin failure is counted per endpoint, and each sweep
+ *   judges the interval's counts. Success rate: among endpoints with `requestVolume` calls, when
+ *   at least `minimumHosts` have them, an endpoint whose rate is below
+ *   `mean − stdevFactor / 1000 × stdev` (population stdev) is ejected with probability
+ *   `enforcementPercentage`. Failure percentage: when the destination has `minimumHosts`
+ *   endpoints, one with `requestVolume` calls and more than `threshold` % failed is ejected with
+ *   that probability. These follow A50's cap (stop once more than `maxEjectionPercent` are out,
+ *   checked before each ejection, so one can always go) and share the ejection-time backoff.
  */
 export class OutlierDetector {
   readonly service: string;
   #policy: OutlierPolicy;
   readonly #now: () => number;
+  readonly #random: () => number;
   readonly #sweepOn: boolean;
   #timer: ReturnType<typeof setInterval> | undefined = undefined;
   readonly #hosts = new Map<string, HostState>();
@@ -92,6 +110,7 @@ export class OutlierDetector {
     this.service = service;
     this.#policy = policy;
     this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
     this.#sweepOn = options.sweep ?? true;
     this.#startTimer();
   }
@@ -128,6 +147,8 @@ export class OutlierDetector {
     let status = outcome.status;
     if (status === undefined) {
       if (outcome.localOrigin !== true) return;
+      // A50 counts every failed call; a local-origin one is a failure whichever way Envoy splits it.
+      if (p.successRate !== undefined || p.failurePercentage !== undefined) host.failures++;
       if (p.splitExternalLocalOriginErrors) {
         host.consecutiveLocal++;
         const limit = p.consecutiveLocalOriginFailures;
@@ -144,6 +165,10 @@ export class OutlierDetector {
       host.consecutiveLocal = 0;
     }
     const isError = p.httpErrorCodes === undefined ? status >= 500 && status <= 599 : p.httpErrorCodes.has(status);
+    if (outcome.status !== undefined && (p.successRate !== undefined || p.failurePercentage !== undefined)) {
+      if (isError) host.failures++;
+      else host.successes++;
+    }
     if (!isError) {
       host.consecutive5xx = 0;
       host.consecutiveGateway = 0;
@@ -222,15 +247,32 @@ export class OutlierDetector {
         ejectionMultiplier: h.multiplier,
       };
       if (h.ejectedUntil !== undefined) s.ejectedUntil = h.ejectedUntil;
+      if (this.#policy.successRate !== undefined || this.#policy.failurePercentage !== undefined) {
+        s.intervalSuccesses = h.successes;
+        s.intervalFailures = h.failures;
+      }
       out.push(s);
     }
     return out;
   }
 
-  /** The `interval` check (run by the timer; callable directly): returns expired ejections and decays multipliers. */
+  /**
+   * The `interval` check (run by the timer; callable directly): returns expired ejections, runs
+   * A50's success-rate and failure-percentage ejection over the interval's counts (then starts new
+   * counts), and decays multipliers.
+   */
   sweep(): void {
     const now = this.#now();
     this.#expire(now);
+    const p = this.#policy;
+    if (p.successRate !== undefined || p.failurePercentage !== undefined) {
+      if (p.successRate !== undefined) this.#successRateEjection(p.successRate, now);
+      if (p.failurePercentage !== undefined) this.#failurePercentageEjection(p.failurePercentage, now);
+      for (const h of this.#hosts.values()) {
+        h.successes = 0;
+        h.failures = 0;
+      }
+    }
     const base = this.#policy.baseEjectionTimeMs;
     for (const h of this.#hosts.values()) {
       if (h.ejectedUntil === undefined && h.multiplier > 0 && h.lastUnejectedAt !== undefined) {
@@ -253,6 +295,51 @@ export class OutlierDetector {
     this.#timer = timer;
   }
 
+  /** A50's success-rate algorithm over the interval's counts. */
+  #successRateEjection(sr: SuccessRatePolicy, now: number): void {
+    const volume = Math.max(1, sr.requestVolume);
+    let n = 0;
+    let sum = 0;
+    for (const h of this.#hosts.values()) {
+      const total = h.successes + h.failures;
+      if (total < volume) continue;
+      n++;
+      sum += h.successes / total;
+    }
+    if (n === 0 || n < sr.minimumHosts) return;
+    const mean = sum / n;
+    let squares = 0;
+    for (const h of this.#hosts.values()) {
+      const total = h.successes + h.failures;
+      if (total >= volume) squares += (h.successes / total - mean) ** 2;
+    }
+    const limit = mean - Math.sqrt(squares / n) * (sr.stdevFactor / 1000);
+    for (const h of this.#hosts.values()) {
+      if (this.#overRateCap()) return;
+      const total = h.successes + h.failures;
+      if (total < volume || h.successes / total >= limit) continue;
+      if (this.#random() * 100 < sr.enforcementPercentage) this.#ejectNow(h, now);
+    }
+  }
+
+  /** A50's failure-percentage algorithm over the interval's counts. */
+  #failurePercentageEjection(fp: FailurePercentagePolicy, now: number): void {
+    if (this.#hosts.size < fp.minimumHosts) return;
+    const volume = Math.max(1, fp.requestVolume);
+    for (const h of this.#hosts.values()) {
+      if (this.#overRateCap()) return;
+      const total = h.successes + h.failures;
+      if (total < volume || (100 * h.failures) / total <= fp.threshold) continue;
+      if (this.#random() * 100 < fp.enforcementPercentage) this.#ejectNow(h, now);
+    }
+  }
+
+  /** A50's cap, checked before each ejection: more than `maxEjectionPercent` out already. */
+  #overRateCap(): boolean {
+    return (100 * this.#ejectedCount) / Math.max(1, this.#hosts.size) > this.#policy.maxEjectionPercent;
+  }
+
+  /** An ejection by Envoy's consecutive-error rules: refused when it would put more than `maxEjectionPercent` out. */
   #eject(host: HostState, now: number): void {
     if (host.ejectedUntil !== undefined) return;
     const p = this.#policy;
@@ -261,6 +348,12 @@ export class OutlierDetector {
       (100 * (this.#ejectedCount + 1)) / count <= p.maxEjectionPercent ||
       (p.alwaysEjectOneHost && this.#ejectedCount === 0);
     if (!allowed) return;
+    this.#ejectNow(host, now);
+  }
+
+  #ejectNow(host: HostState, now: number): void {
+    if (host.ejectedUntil !== undefined) return;
+    const p = this.#policy;
     const base = p.baseEjectionTimeMs;
     const max = Math.max(base, p.maxEjectionTimeMs);
     // Envoy grows the backoff only while base × backoff is below the max ejection time.
@@ -330,5 +423,7 @@ function newHost(): HostState {
     ejections: 0,
     multiplier: 0,
     lastUnejectedAt: undefined,
+    successes: 0,
+    failures: 0,
   };
 }

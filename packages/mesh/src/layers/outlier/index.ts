@@ -12,10 +12,14 @@ export {
 } from './detector.js';
 export {
   compileOutlierPolicy,
+  FAILURE_PERCENTAGE_DEFAULTS,
+  type FailurePercentagePolicy,
   OUTLIER_DEFAULTS,
   type OutlierDetectionSettings,
   type OutlierPolicy,
   outlierPolicyFromDestinationRule,
+  SUCCESS_RATE_DEFAULTS,
+  type SuccessRatePolicy,
 } from './policy.js';
 
 export interface OutlierDetectionOptions {
@@ -23,6 +27,8 @@ export interface OutlierDetectionOptions {
   policyFor: (ctx: ClientCallContext) => OutlierPolicy | undefined;
   /** Clock in ms; `Date.now` by default. */
   now?: () => number;
+  /** Uniform numbers in [0, 1) for A50's enforcement percentages; `Math.random` by default. */
+  random?: () => number;
 }
 
 export interface OutlierDetectionLayer extends Layer<ClientCallContext> {
@@ -59,14 +65,18 @@ function outcomeOf(error: unknown): AttemptOutcome | undefined {
  * straight through.
  */
 export function outlierDetection(options: OutlierDetectionOptions): OutlierDetectionLayer {
-  const { policyFor, now } = options;
+  const { policyFor, now, random } = options;
   const detectors = new Map<string, OutlierDetector>();
   let closed = false;
 
   const detectorFor = (service: string, policy: OutlierPolicy): OutlierDetector => {
     let detector = detectors.get(service);
     if (detector === undefined) {
-      detector = new OutlierDetector(service, policy, { ...(now === undefined ? {} : { now }), sweep: !closed });
+      detector = new OutlierDetector(service, policy, {
+        ...(now === undefined ? {} : { now }),
+        ...(random === undefined ? {} : { random }),
+        sweep: !closed,
+      });
       detectors.set(service, detector);
     } else if (detector.policy !== policy) {
       detector.setPolicy(policy);

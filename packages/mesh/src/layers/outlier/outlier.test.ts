@@ -207,6 +207,152 @@ describe('OutlierDetector', () => {
   });
 });
 
+describe('gRPC A50 ejection (weft.io/outlier-detection)', () => {
+  const C = '10.0.0.1:3';
+  const E = '10.0.0.1:5';
+  /** Records `ok` answers of 200 and `bad` of 500 for `address`, interleaved. */
+  const traffic = (d: OutlierDetector, address: string, ok: number, bad: number): void => {
+    for (let i = 0; i < Math.max(ok, bad); i++) {
+      if (i < ok) d.record(address, { status: 200 });
+      if (i < bad) d.record(address, { status: 500 });
+    }
+  };
+  const noConsecutive = { consecutive5xxErrors: 0 };
+  const rates = (a50: object, istio: object = noConsecutive) => compileOutlierPolicy(istio, a50 as never);
+  const withRandom = (policy: OutlierPolicy, random: () => number, snapshot: EndpointSnapshot): OutlierDetector => {
+    const d = new OutlierDetector('reviews', policy, { now, sweep: false, random });
+    open.push(d);
+    d.healthy(snapshot);
+    return d;
+  };
+
+  it("fills in A50's defaults and leaves both algorithms off unless asked for", () => {
+    expect(compileOutlierPolicy({})).toMatchObject({ successRate: undefined, failurePercentage: undefined });
+    expect(rates({ successRateEjection: {}, failurePercentageEjection: {} })).toMatchObject({
+      consecutive5xxErrors: 0,
+      successRate: { stdevFactor: 1900, enforcementPercentage: 100, minimumHosts: 5, requestVolume: 100 },
+      failurePercentage: { threshold: 85, enforcementPercentage: 100, minimumHosts: 5, requestVolume: 50 },
+    });
+    const a50 = { successRateEjection: { requestVolume: 10 } };
+    expect(rates(a50)).toBe(rates({ successRateEjection: { requestVolume: 10 } }));
+  });
+
+  it('ejects by success rate the endpoint far below the mean, at the sweep, and only then', () => {
+    const d = detector(rates({ successRateEjection: { requestVolume: 20 } }), snapshotOf(5));
+    for (const a of [A, B, C, '10.0.0.1:4']) traffic(d, a, 40, 0);
+    traffic(d, E, 20, 20);
+    expect(d.isEjected(E)).toBe(false);
+    d.sweep();
+    expect(
+      d
+        .state()
+        .filter((s) => s.ejected)
+        .map((s) => s.address),
+    ).toEqual([E]);
+  });
+
+  it('judges nobody by success rate with fewer than minimumHosts endpoints of enough volume', () => {
+    const d = detector(rates({ successRateEjection: { requestVolume: 20 } }), snapshotOf(5));
+    for (const a of [A, B, C]) traffic(d, a, 40, 0);
+    traffic(d, '10.0.0.1:4', 5, 0);
+    traffic(d, E, 20, 20);
+    d.sweep();
+    expect(d.isEjected(E)).toBe(false);
+  });
+
+  it('counts each interval afresh', () => {
+    const d = detector(rates({ successRateEjection: { requestVolume: 20 } }), snapshotOf(5));
+    for (const a of [A, B, C, '10.0.0.1:4']) traffic(d, a, 40, 0);
+    traffic(d, E, 5, 5);
+    d.sweep();
+    // Counted together, E would have its 20 calls in this interval.
+    for (const a of [A, B, C, '10.0.0.1:4']) traffic(d, a, 40, 0);
+    traffic(d, E, 5, 5);
+    d.sweep();
+    expect(d.isEjected(E)).toBe(false);
+    expect(d.state().find((s) => s.address === E)).toMatchObject({ intervalSuccesses: 0, intervalFailures: 0 });
+  });
+
+  it('leaves an outlier in with the probability 100 − enforcementPercentage', () => {
+    const policy = rates({ successRateEjection: { requestVolume: 20, enforcementPercentage: 30 } });
+    const feed = (d: OutlierDetector) => {
+      for (const a of [A, B, C, '10.0.0.1:4']) traffic(d, a, 40, 0);
+      traffic(d, E, 20, 20);
+      d.sweep();
+    };
+    const lucky = withRandom(policy, () => 0.3, snapshotOf(5));
+    feed(lucky);
+    expect(lucky.isEjected(E)).toBe(false);
+    const unlucky = withRandom(policy, () => 0.29, snapshotOf(5));
+    feed(unlucky);
+    expect(unlucky.isEjected(E)).toBe(true);
+  });
+
+  it('ejects by failure percentage above the threshold, not at it', () => {
+    const d = detector(
+      rates({ failurePercentageEjection: { threshold: 50, minimumHosts: 3, requestVolume: 10 } }),
+      snapshotOf(3),
+    );
+    traffic(d, A, 10, 10);
+    traffic(d, B, 9, 11);
+    traffic(d, C, 20, 0);
+    d.sweep();
+    expect(d.isEjected(A)).toBe(false);
+    expect(d.isEjected(B)).toBe(true);
+  });
+
+  it('judges nobody by failure percentage below minimumHosts endpoints or requestVolume calls', () => {
+    const few = detector(rates({ failurePercentageEjection: { threshold: 50 } }), snapshotOf(3));
+    traffic(few, A, 0, 100);
+    few.sweep();
+    expect(few.isEjected(A)).toBe(false);
+    const quiet = detector(rates({ failurePercentageEjection: { threshold: 50, minimumHosts: 3 } }), snapshotOf(3));
+    traffic(quiet, A, 0, 49);
+    quiet.sweep();
+    expect(quiet.isEjected(A)).toBe(false);
+  });
+
+  it('counts local-origin failures and not 4xx as failures', () => {
+    const d = detector(
+      rates({ failurePercentageEjection: { threshold: 50, minimumHosts: 2, requestVolume: 10 } }),
+      snapshotOf(2),
+    );
+    for (let i = 0; i < 10; i++) d.record(A, { localOrigin: true });
+    for (let i = 0; i < 10; i++) d.record(B, { status: 404 });
+    d.sweep();
+    expect(d.isEjected(A)).toBe(true);
+    expect(d.isEjected(B)).toBe(false);
+  });
+
+  it("follows A50's cap: one endpoint can always go, then none past maxEjectionPercent", () => {
+    const d = detector(
+      rates({ failurePercentageEjection: { threshold: 10, minimumHosts: 3, requestVolume: 10 } }),
+      snapshotOf(3),
+    );
+    for (const a of [A, B, C]) traffic(d, a, 0, 10);
+    d.sweep();
+    // Istio's default cap is 10 %: the first ejection is allowed (0 % out), the second is not (33 % > 10 %).
+    expect(d.state().filter((s) => s.ejected)).toHaveLength(1);
+  });
+
+  it('makes a repeated ejection last longer, as the consecutive-error rules do', () => {
+    const policy = rates(
+      { failurePercentageEjection: { threshold: 50, minimumHosts: 2, requestVolume: 10 } },
+      { consecutive5xxErrors: 0, baseEjectionTime: '10s' },
+    );
+    const d = detector(policy, snapshotOf(2));
+    traffic(d, A, 0, 10);
+    d.sweep();
+    expect(d.state().find((s) => s.address === A)?.ejectedUntil).toBe(clock + 10_000);
+    clock += 10_000;
+    d.sweep();
+    expect(d.isEjected(A)).toBe(false);
+    traffic(d, A, 0, 10);
+    d.sweep();
+    expect(d.state().find((s) => s.address === A)?.ejectedUntil).toBe(clock + 20_000);
+  });
+});
+
 describe('the outlierDetection layer', () => {
   const request = getReviews;
 

@@ -1,6 +1,6 @@
 // The outlier detection layer's inputs: Istio's OutlierDetection compiled once per settings object, with every default.
-import type { TrafficPolicy } from '@weft/policy';
-import { parseDurationMs } from '@weft/policy';
+import type { OutlierEjectionSettings, PolicyResource, TrafficPolicy } from '@weft/policy';
+import { OUTLIER_ANNOTATION, parseDurationMs } from '@weft/policy';
 import type { ClientCallContext } from '../../client/context.js';
 import { destinationTrafficPolicy } from '../../routing/destination.js';
 
@@ -34,6 +34,46 @@ export const OUTLIER_DEFAULTS = {
   alwaysEjectOneHost: false,
 } as const;
 
+/** gRPC A50's (and Envoy's) defaults for success-rate ejection, opt-in through `weft.io/outlier-detection`. */
+export const SUCCESS_RATE_DEFAULTS = {
+  /** Thousandths of a standard deviation below the mean: 1900 = 1.9. */
+  stdevFactor: 1900,
+  /** Chance, in %, that an outlier found is ejected. */
+  enforcementPercentage: 100,
+  /** Endpoints with enough calls needed before any is judged. */
+  minimumHosts: 5,
+  /** Calls in one interval an endpoint needs to be judged. */
+  requestVolume: 100,
+} as const;
+
+/** gRPC A50's defaults for failure-percentage ejection, opt-in through `weft.io/outlier-detection`. */
+export const FAILURE_PERCENTAGE_DEFAULTS = {
+  /** Failure %, above which an endpoint is ejected. */
+  threshold: 85,
+  /** Chance, in %, that an endpoint over the threshold is ejected. */
+  enforcementPercentage: 100,
+  /** Endpoints the destination needs before any is judged. */
+  minimumHosts: 5,
+  /** Calls in one interval an endpoint needs to be judged. */
+  requestVolume: 50,
+} as const;
+
+/** Success-rate ejection as compiled: every field filled in. */
+export interface SuccessRatePolicy {
+  readonly stdevFactor: number;
+  readonly enforcementPercentage: number;
+  readonly minimumHosts: number;
+  readonly requestVolume: number;
+}
+
+/** Failure-percentage ejection as compiled: every field filled in. */
+export interface FailurePercentagePolicy {
+  readonly threshold: number;
+  readonly enforcementPercentage: number;
+  readonly minimumHosts: number;
+  readonly requestVolume: number;
+}
+
 /** What the detector decides with, compiled once; the hot path only reads it. */
 export interface OutlierPolicy {
   /** 0 = off. */
@@ -56,9 +96,17 @@ export interface OutlierPolicy {
    * `undefined` means every 5xx.
    */
   readonly httpErrorCodes: ReadonlySet<number> | undefined;
+  /** gRPC A50's success-rate ejection, run on each `interval` sweep; `undefined` = off (the default). */
+  readonly successRate: SuccessRatePolicy | undefined;
+  /** gRPC A50's failure-percentage ejection, run on each `interval` sweep; `undefined` = off (the default). */
+  readonly failurePercentage: FailurePercentagePolicy | undefined;
 }
 
 const compiled = new WeakMap<OutlierDetectionSettings, OutlierPolicy>();
+/** Policies with A50 settings, by Istio settings object, then by the annotation's text. */
+const compiledWithRates = new WeakMap<OutlierDetectionSettings, Map<string, OutlierPolicy>>();
+/** With only the annotation, Istio's consecutive-error checks stay off (no outlierDetection, no consecutive 5xx). */
+const RATES_ONLY: OutlierDetectionSettings = Object.freeze({ consecutive5xxErrors: 0 });
 
 function durationMs(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -66,8 +114,20 @@ function durationMs(text: string | undefined, fallback: number): number {
   return parseDurationMs(text) ?? fallback;
 }
 
-/** Compiles Istio's OutlierDetection (as Istio translates it for Envoy), once per settings object. */
-export function compileOutlierPolicy(settings: OutlierDetectionSettings): OutlierPolicy {
+/**
+ * Compiles Istio's OutlierDetection (as Istio translates it for Envoy), once per settings object,
+ * with gRPC A50's success-rate and failure-percentage ejection when `rates` asks for them.
+ */
+export function compileOutlierPolicy(
+  settings: OutlierDetectionSettings,
+  rates?: OutlierEjectionSettings,
+): OutlierPolicy {
+  if (
+    rates !== undefined &&
+    (rates.successRateEjection !== undefined || rates.failurePercentageEjection !== undefined)
+  ) {
+    return compileWithRates(settings, rates);
+  }
   let policy = compiled.get(settings);
   if (policy !== undefined) return policy;
   const d = OUTLIER_DEFAULTS;
@@ -98,17 +158,71 @@ export function compileOutlierPolicy(settings: OutlierDetectionSettings): Outlie
     minHealthPercent: Math.min(100, settings.minHealthPercent ?? d.minHealthPercent),
     alwaysEjectOneHost: d.alwaysEjectOneHost,
     httpErrorCodes: codes === undefined || codes.length === 0 ? undefined : new Set(codes),
+    successRate: undefined,
+    failurePercentage: undefined,
   });
   compiled.set(settings, policy);
   return policy;
 }
 
+function compileWithRates(settings: OutlierDetectionSettings, rates: OutlierEjectionSettings): OutlierPolicy {
+  const key = JSON.stringify(rates);
+  let byText = compiledWithRates.get(settings);
+  if (byText === undefined) {
+    byText = new Map();
+    compiledWithRates.set(settings, byText);
+  }
+  let policy = byText.get(key);
+  if (policy !== undefined) return policy;
+  const sr = rates.successRateEjection;
+  const fp = rates.failurePercentageEjection;
+  policy = Object.freeze({
+    ...compileOutlierPolicy(settings),
+    successRate: sr === undefined ? undefined : Object.freeze({ ...SUCCESS_RATE_DEFAULTS, ...sr }),
+    failurePercentage: fp === undefined ? undefined : Object.freeze({ ...FAILURE_PERCENTAGE_DEFAULTS, ...fp }),
+  });
+  byText.set(key, policy);
+  return policy;
+}
+
+/** The annotation's settings; the policy loader has checked them, so a bad value here (a hand-made snapshot) means none. */
+function ratesOf(rule: PolicyResource): OutlierEjectionSettings | undefined {
+  const text = rule.annotations[OUTLIER_ANNOTATION];
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return parsed !== null && typeof parsed === 'object' ? (parsed as OutlierEjectionSettings) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The policy of each DestinationRule resource, by subset name ('' for none): `null` when it has none. */
+const byRule = new WeakMap<PolicyResource, Map<string, OutlierPolicy | null>>();
+
 /**
  * The outlier policy of a call's destination, from its DestinationRule: the subset's
- * `trafficPolicy.outlierDetection` if it has one, else the rule's; `undefined` when neither
- * says anything (Istio: no outlier detection). Usable as the layer's `policyFor`.
+ * `trafficPolicy.outlierDetection` if it has one, else the rule's, with the rule's
+ * `weft.io/outlier-detection` annotation (A50's ejection) if it has one; `undefined` when none of
+ * them says anything (Istio: no outlier detection). Usable as the layer's `policyFor`: after the
+ * first call of a snapshot it costs one host lookup and two map reads.
  */
 export function outlierPolicyFromDestinationRule(ctx: ClientCallContext): OutlierPolicy | undefined {
-  const settings = destinationTrafficPolicy(ctx, 'outlierDetection');
-  return settings === undefined ? undefined : compileOutlierPolicy(settings);
+  if (ctx.service === undefined || ctx.policy === undefined) return undefined;
+  const rule = ctx.policy.forHost(ctx.service)?.destinationRules[0];
+  if (rule === undefined) return undefined;
+  let bySubset = byRule.get(rule);
+  if (bySubset === undefined) {
+    bySubset = new Map();
+    byRule.set(rule, bySubset);
+  }
+  const key = ctx.subset ?? '';
+  let policy = bySubset.get(key);
+  if (policy === undefined) {
+    const settings = destinationTrafficPolicy(ctx, 'outlierDetection');
+    const rates = ratesOf(rule);
+    policy = settings === undefined && rates === undefined ? null : compileOutlierPolicy(settings ?? RATES_ONLY, rates);
+    bySubset.set(key, policy);
+  }
+  return policy ?? undefined;
 }
