@@ -227,6 +227,34 @@ describe('circuit breaker', () => {
     expect(reviews.seen).toHaveLength(2);
   });
 
+  it('follows the policy: a rule’s weft.io/breaker false turns the mesh’s off, and new settings make a new breaker', async () => {
+    const reviews = await switchable('reviews');
+    const rule = (annotation: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'reviews', annotations: { 'weft.io/breaker': annotation } },
+      spec: { host: 'reviews' },
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [reviews.address] } },
+      breaker: { everyDestination: { minimumCalls: 2 } },
+      policy: rule('false'),
+    });
+    for (let i = 0; i < 5; i++) expect(await call(m, 'http://reviews/')).toBe('503');
+    expect(m.breakers()).toEqual([]);
+
+    await m.policy.update(rule('{"minimumCalls": 3}'));
+    for (let i = 0; i < 3; i++) expect(await call(m, 'http://reviews/')).toBe('503');
+    expect(await call(m, 'http://reviews/')).toBe('WEFT_ERR_CIRCUIT_OPEN UO');
+
+    await m.policy.update(rule('{"minimumCalls": 4}'));
+    expect(await call(m, 'http://reviews/')).toBe('503');
+    expect(m.breakers()).toEqual([
+      expect.objectContaining({ state: 'closed', policy: expect.objectContaining({ minimumCalls: 4 }) }),
+    ]);
+  });
+
   it('refuses bad breaker options with the option path and what would be valid', async () => {
     await expect(
       mesh({ service: 'productpage', breaker: { everyDestination: { failurePercent: 0, openFor: 'soon' } } }),
