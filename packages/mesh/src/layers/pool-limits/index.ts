@@ -1,7 +1,6 @@
 // The pool-limits layer: Envoy's circuit breakers as a DestinationRule's connectionPool sets them, per destination.
 import type { Readable } from 'node:stream';
 import {
-  ERROR_CODES,
   type Handler,
   type Layer,
   WeftError,
@@ -24,11 +23,8 @@ export {
   UNLIMITED,
 } from './policy.js';
 
-/**
- * Envoy's upstream overflow (circuit breaker tripped). Not yet in core's ERROR_CODES, where it
- * belongs as { status: 503, flag: 'UO', retryable: false }; until then `overflowError` sets its spec.
- */
-export const OVERFLOW_CODE = 'WEFT_ERR_UPSTREAM_OVERFLOW';
+/** Envoy's upstream overflow (a circuit breaker tripped): 503, flag UO, not retried. */
+export const OVERFLOW_CODE = 'WEFT_ERR_UPSTREAM_OVERFLOW' satisfies WeftErrorCode;
 
 export interface PoolLimitsOptions {
   /** The destination's limits for this call (its DestinationRule's connectionPool); `undefined`: none. */
@@ -36,32 +32,20 @@ export interface PoolLimitsOptions {
 }
 
 export interface PoolLimitsLayer extends Layer<ClientCallContext> {
-  /** Active, waiting and retrying counts of a destination; `undefined` if no call to it was ever limited. */
-  state(service: string): PoolLimitsState | undefined;
-  /** The destination's limiter (for the retry layer's `tryRetry`/`retryDone`); `undefined` as for `state`. */
-  limiter(service: string): PoolLimiter | undefined;
+  /**
+   * Active and waiting counts of a destination: `host` for the whole service, `host|subset` for a
+   * subset (each its own Istio cluster, with its own limits); `undefined` if no call to it was ever limited.
+   */
+  state(destination: string): PoolLimitsState | undefined;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function overflowError(ctx: ClientCallContext, policy: PoolLimitsPolicy, state: PoolLimitsState): WeftError {
   const target = ctx.service ?? 'the destination';
-  const known = OVERFLOW_CODE in ERROR_CODES;
-  // Until core's table has the code, WeftError's constructor cannot look it up: build the error
-  // under a stand-in code, then give it the overflow code and its spec.
-  const error = new WeftError(
-    (known ? OVERFLOW_CODE : 'WEFT_ERR_UPSTREAM_CONNECT') as WeftErrorCode,
+  return new WeftError(
+    OVERFLOW_CODE,
     `${target} is at its connectionPool limit: ${state.active} requests active (http2MaxRequests ${policy.maxRequests}, tcp.maxConnections ${policy.maxConnections}) and ${state.pending} waiting (http1MaxPendingRequests ${policy.maxPending})`,
     { service: ctx.service },
   );
-  if (!known) {
-    const e = error as Mutable<WeftError>;
-    e.code = OVERFLOW_CODE as WeftErrorCode;
-    e.status = 503;
-    e.flag = 'UO';
-    e.retryable = false;
-  }
-  return error;
 }
 
 function isStream(body: unknown): body is Readable {
@@ -104,6 +88,10 @@ function admitted(
  * e.g. at the deadline); beyond that it fails at once with `WEFT_ERR_UPSTREAM_OVERFLOW` (503,
  * flag `UO`, not retried). Sits between hedge and balance, so each attempt takes its own slot.
  * A call whose destination has no limits goes straight to the next handler.
+ *
+ * The limits are per destination as Envoy keeps them per cluster: the service, or one subset of
+ * it (`host|subset`, the name of the call's endpoint snapshot), so a subset with its own
+ * connectionPool gets its own counters and a saturated destination holds no slot of another.
  */
 export function poolLimits(options: PoolLimitsOptions): PoolLimitsLayer {
   const { policyFor } = options;
@@ -115,10 +103,11 @@ export function poolLimits(options: PoolLimitsOptions): PoolLimitsLayer {
         const service = ctx.service;
         const policy = service === undefined ? undefined : policyFor(ctx);
         if (policy === undefined || service === undefined) return next(request, ctx);
-        let limiter = limiters.get(service);
+        const destination = ctx.snapshot?.service ?? service;
+        let limiter = limiters.get(destination);
         if (limiter === undefined) {
           limiter = new PoolLimiter(policy);
-          limiters.set(service, limiter);
+          limiters.set(destination, limiter);
         }
         const admission = limiter.acquire(policy, ctx.signal);
         if (admission === true) return admitted(limiter, next, request, ctx);
@@ -135,11 +124,8 @@ export function poolLimits(options: PoolLimitsOptions): PoolLimitsLayer {
         );
       };
     },
-    state(service) {
-      return limiters.get(service)?.state();
-    },
-    limiter(service) {
-      return limiters.get(service);
+    state(destination) {
+      return limiters.get(destination)?.state();
     },
   };
 }

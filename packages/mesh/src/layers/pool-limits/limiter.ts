@@ -1,4 +1,4 @@
-// Per-destination admission counters: active requests, a bounded FIFO of waiting calls, outstanding retries.
+// Per-destination admission counters: active requests and a bounded FIFO of waiting calls.
 import type { PoolLimitsPolicy } from './policy.js';
 
 /** What a destination's limiter holds right now, for stats and tests. */
@@ -7,8 +7,6 @@ export interface PoolLimitsState {
   active: number;
   /** Calls waiting for a request slot. */
   pending: number;
-  /** Retries outstanding (taken with `tryRetry`, not yet given back with `retryDone`). */
-  retries: number;
 }
 
 interface Waiter {
@@ -28,7 +26,6 @@ interface Waiter {
  */
 export class PoolLimiter {
   private active = 0;
-  private retries = 0;
   /** FIFO of waiting calls; small (at most maxPending), so removal by splice is fine. */
   private readonly queue: Waiter[] = [];
   private policy: PoolLimitsPolicy;
@@ -87,19 +84,7 @@ export class PoolLimiter {
     }
   }
 
-  /** Takes a retry slot (`http.maxRetries`): `false` when the destination already has that many outstanding. */
-  tryRetry(policy: PoolLimitsPolicy = this.policy): boolean {
-    if (this.retries >= policy.maxRetries) return false;
-    this.retries++;
-    return true;
-  }
-
-  /** Gives back a slot taken by a successful `tryRetry`, when that retry settles. */
-  retryDone(): void {
-    if (this.retries > 0) this.retries--;
-  }
-
   state(): PoolLimitsState {
-    return { active: this.active, pending: this.queue.length, retries: this.retries };
+    return { active: this.active, pending: this.queue.length };
   }
 }

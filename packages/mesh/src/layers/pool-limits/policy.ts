@@ -12,8 +12,6 @@ export interface PoolLimitsPolicy {
   readonly maxConnections: number;
   /** `http.http1MaxPendingRequests`: calls allowed to wait for a free connection; beyond, fail fast. */
   readonly maxPending: number;
-  /** `http.maxRetries`: retries outstanding at once to the destination, across all its calls. */
-  readonly maxRetries: number;
 }
 
 /** 2^32−1: Istio's "unlimited" for every threshold it does not set (Envoy's own defaults are 1024 / 3). */
@@ -24,7 +22,6 @@ export const POOL_LIMITS_DEFAULTS: PoolLimitsPolicy = Object.freeze({
   maxRequests: UNLIMITED,
   maxConnections: UNLIMITED,
   maxPending: UNLIMITED,
-  maxRetries: UNLIMITED,
 });
 
 const compiled = new WeakMap<ConnectionPoolSettings, PoolLimitsPolicy | undefined>();
@@ -36,8 +33,9 @@ function limit(value: number | undefined, fallback: number): number {
 
 /**
  * The admission limits of a connectionPool, compiled once per settings object. `undefined` when
- * it sets none of the three (no `http` block, or only fields the transport handles, such as
- * `tcp.maxConnections` or `http.idleTimeout`): then the layer has nothing to enforce and adds no work.
+ * it sets none of the three (no `http` block, or only fields others handle: `http.idleTimeout`
+ * and `tcp.connectTimeout` the transport, `http.maxRetries` the retry layer): then the layer has
+ * nothing to enforce and adds no work.
  */
 export function compilePoolLimits(settings: ConnectionPoolSettings | undefined): PoolLimitsPolicy | undefined {
   if (settings === undefined) return undefined;
@@ -48,13 +46,11 @@ export function compilePoolLimits(settings: ConnectionPoolSettings | undefined):
     maxRequests: limit(http?.http2MaxRequests, d.maxRequests),
     maxConnections: limit(settings.tcp?.maxConnections, d.maxConnections),
     maxPending: limit(http?.http1MaxPendingRequests, d.maxPending),
-    maxRetries: limit(http?.maxRetries, d.maxRetries),
   };
   const result =
     policy.maxRequests === d.maxRequests &&
     policy.maxConnections === d.maxConnections &&
-    policy.maxPending === d.maxPending &&
-    policy.maxRetries === d.maxRetries
+    policy.maxPending === d.maxPending
       ? undefined
       : Object.freeze(policy);
   compiled.set(settings, result);

@@ -5,14 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { ClientCallContext } from '../../client/context.js';
 import { getReviews } from '../../testing/fixtures.js';
 import { OVERFLOW_CODE, type PoolLimitsPolicy, poolLimits } from './index.js';
-import { PoolLimiter } from './limiter.js';
 import { compilePoolLimits, POOL_LIMITS_DEFAULTS, UNLIMITED } from './policy.js';
 
 const SERVICE = 'reviews.default.svc.cluster.local';
 
 const request = getReviews;
 
-const limits: PoolLimitsPolicy = { maxRequests: 100, maxConnections: 2, maxPending: 1, maxRetries: 3 };
+const limits: PoolLimitsPolicy = { maxRequests: 100, maxConnections: 2, maxPending: 1 };
 
 /** A terminal that holds every attempt until the test settles it, recording the order they arrived in. */
 function scripted() {
@@ -35,19 +34,18 @@ const ok = (body: WeftResponse['body'] = null): WeftResponse => ({ status: 200, 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('compilePoolLimits', () => {
-  it('maps http2MaxRequests, http1MaxPendingRequests and maxRetries and keeps one compiled object per settings', () => {
-    const settings = { http: { http2MaxRequests: 10, http1MaxPendingRequests: 5, maxRetries: 2 } };
+  it('maps http2MaxRequests, http1MaxPendingRequests and tcp.maxConnections and keeps one compiled object per settings', () => {
+    const settings = { tcp: { maxConnections: 3 }, http: { http2MaxRequests: 10, http1MaxPendingRequests: 5 } };
     const policy = compilePoolLimits(settings);
-    expect(policy).toEqual({ maxRequests: 10, maxConnections: 2 ** 32 - 1, maxPending: 5, maxRetries: 2 });
+    expect(policy).toEqual({ maxRequests: 10, maxConnections: 3, maxPending: 5 });
     expect(compilePoolLimits(settings)).toBe(policy);
   });
 
   it('fills unset and zero thresholds with 2^32-1, as Istio does', () => {
-    expect(compilePoolLimits({ http: { http2MaxRequests: 4, maxRetries: 0 } })).toEqual({
+    expect(compilePoolLimits({ http: { http2MaxRequests: 4, http1MaxPendingRequests: 0 } })).toEqual({
       maxRequests: 4,
       maxConnections: UNLIMITED,
       maxPending: UNLIMITED,
-      maxRetries: UNLIMITED,
     });
     expect(POOL_LIMITS_DEFAULTS.maxRequests).toBe(2 ** 32 - 1);
   });
@@ -55,7 +53,9 @@ describe('compilePoolLimits', () => {
   it('returns undefined when the connectionPool sets none of the limits', () => {
     expect(compilePoolLimits(undefined)).toBeUndefined();
     expect(compilePoolLimits({ tcp: { connectTimeout: '1s' } })).toBeUndefined();
-    expect(compilePoolLimits({ http: { idleTimeout: '1s' } })).toBeUndefined();
+    expect(
+      compilePoolLimits({ http: { idleTimeout: '1s', maxRetries: 3, maxRequestsPerConnection: 1 } }),
+    ).toBeUndefined();
   });
 });
 
@@ -70,7 +70,7 @@ describe('poolLimits', () => {
     const fourthCtx = ctx();
     const fourth = await handler(req('4'), fourthCtx).catch((e: unknown) => e);
     expect(terminal.calls.map((c) => c.id)).toEqual(['1', '2']);
-    expect(layer.state(SERVICE)).toEqual({ active: 2, pending: 1, retries: 0 });
+    expect(layer.state(SERVICE)).toEqual({ active: 2, pending: 1 });
     expect(isWeftError(fourth)).toBe(true);
     expect(fourth).toMatchObject({ code: OVERFLOW_CODE, status: 503, flag: 'UO', retryable: false, service: SERVICE });
     expect((fourth as Error).message).toContain('tcp.maxConnections 2');
@@ -79,32 +79,32 @@ describe('poolLimits', () => {
     await tick();
     terminal.calls[2]?.resolve(ok());
     await Promise.all([first, second, third]);
-    expect(layer.state(SERVICE)).toEqual({ active: 0, pending: 0, retries: 0 });
+    expect(layer.state(SERVICE)).toEqual({ active: 0, pending: 0 });
   });
 
   it('hands a freed slot to the waiting calls in the order they came (FIFO)', async () => {
     const terminal = scripted();
     const layer = poolLimits({
-      policyFor: () => ({ maxRequests: 100, maxConnections: 1, maxPending: 3, maxRetries: 1 }),
+      policyFor: () => ({ maxRequests: 100, maxConnections: 1, maxPending: 3 }),
     });
     const handler = layer.wrap(terminal.handler);
     const results = ['a', 'b', 'c', 'd'].map((id) => handler(req(id), ctx()));
     await tick();
     expect(terminal.calls.map((c) => c.id)).toEqual(['a']);
-    expect(layer.state(SERVICE)).toEqual({ active: 1, pending: 3, retries: 0 });
+    expect(layer.state(SERVICE)).toEqual({ active: 1, pending: 3 });
     for (let i = 0; i < 4; i++) {
       terminal.calls[i]?.resolve(ok());
       await tick();
     }
     expect(terminal.calls.map((c) => c.id)).toEqual(['a', 'b', 'c', 'd']);
     await Promise.all(results);
-    expect(layer.state(SERVICE)).toEqual({ active: 0, pending: 0, retries: 0 });
+    expect(layer.state(SERVICE)).toEqual({ active: 0, pending: 0 });
   });
 
   it('takes an aborted waiting call out of the line, so it holds no place and gets no slot', async () => {
     const terminal = scripted();
     const layer = poolLimits({
-      policyFor: () => ({ maxRequests: 100, maxConnections: 1, maxPending: 2, maxRetries: 1 }),
+      policyFor: () => ({ maxRequests: 100, maxConnections: 1, maxPending: 2 }),
     });
     const handler = layer.wrap(terminal.handler);
     const first = handler(req('1'), ctx());
@@ -121,7 +121,7 @@ describe('poolLimits', () => {
     expect(terminal.calls.map((c) => c.id)).toEqual(['1', '3']);
     terminal.calls[1]?.resolve(ok());
     await Promise.all([first, third]);
-    expect(layer.state(SERVICE)).toEqual({ active: 0, pending: 0, retries: 0 });
+    expect(layer.state(SERVICE)).toEqual({ active: 0, pending: 0 });
   });
 
   it("types an abort while waiting as the transport does: the deadline's WeftError as is, a TimeoutError as a timeout, else aborted", async () => {
@@ -198,14 +198,26 @@ describe('poolLimits', () => {
   });
 });
 
-describe('PoolLimiter retries', () => {
-  it('counts outstanding retries against maxRetries', () => {
-    const limiter = new PoolLimiter({ maxRequests: 100, maxConnections: 1, maxPending: 1, maxRetries: 2 });
-    expect(limiter.tryRetry()).toBe(true);
-    expect(limiter.tryRetry()).toBe(true);
-    expect(limiter.tryRetry()).toBe(false);
-    limiter.retryDone();
-    expect(limiter.state().retries).toBe(1);
-    expect(limiter.tryRetry()).toBe(true);
+describe('pool limits per destination', () => {
+  it('keeps one set of counters per service and per subset, so one full destination overflows alone', async () => {
+    const terminal = scripted();
+    const one = { maxRequests: 1, maxConnections: 1, maxPending: 0 };
+    const layer = poolLimits({ policyFor: () => one });
+    const handler = layer.wrap(terminal.handler);
+    const to = (destination: string): ClientCallContext => {
+      const c = ctx();
+      c.snapshot = { service: destination, endpoints: [], version: 1 };
+      return c;
+    };
+    const v1 = handler(req('v1'), to(`${SERVICE}|v1`));
+    const whole = handler(req('whole'), to(SERVICE));
+    const v2 = handler(req('v2'), to(`${SERVICE}|v2`));
+    const overflow = await handler(req('v1 again'), to(`${SERVICE}|v1`)).catch((e: unknown) => e);
+    expect(isWeftError(overflow, OVERFLOW_CODE)).toBe(true);
+    expect(terminal.calls.map((c) => c.id)).toEqual(['v1', 'whole', 'v2']);
+    expect(layer.state(`${SERVICE}|v1`)).toEqual({ active: 1, pending: 0 });
+    expect(layer.state(SERVICE)).toEqual({ active: 1, pending: 0 });
+    for (const c of terminal.calls) c.resolve(ok());
+    await Promise.all([v1, whole, v2]);
   });
 });

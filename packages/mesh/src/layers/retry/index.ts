@@ -8,6 +8,7 @@ import { backoffDelayMs, type RandomSource } from './backoff.js';
 import { holdBody, releaseBody } from './body.js';
 import { type RetryBudget, UNLIMITED_BUDGET } from './budget.js';
 import { IDEMPOTENT_METHODS, maySendAgain, responseRetryCondition, shouldRetry } from './classify.js';
+import { type RetryLimit, retryLimits } from './max-retries.js';
 import { RETRY_DEFAULTS, type RetryPolicy, retryPolicyFor } from './policy.js';
 
 export { backoffDelayMs, type RandomSource } from './backoff.js';
@@ -27,6 +28,7 @@ export {
   responseRetryCondition,
   shouldRetry,
 } from './classify.js';
+export { RetryLimit, retryLimits } from './max-retries.js';
 export {
   ISTIO_DEFAULT_RETRY_POLICY,
   NO_RETRY_POLICY,
@@ -41,6 +43,11 @@ export interface RetryOptions {
   random?: RandomSource;
   /** The retry budget of a call's destination; without it, retries are limited by the policy alone. */
   budgetFor?: (ctx: ClientCallContext) => RetryBudget;
+  /**
+   * The destination's limit on retries outstanding at once (Istio's `connectionPool.http.maxRetries`);
+   * by default each retry layer keeps its own per destination, read from the DestinationRule.
+   */
+  retryLimitFor?: (ctx: ClientCallContext) => RetryLimit | undefined;
 }
 
 /** One call going through the loop: what each attempt and the backoff between them need. */
@@ -55,6 +62,9 @@ interface RetryCall {
   readonly budget: RetryBudget;
   /** Retries drawn from the budget, given back when the call ends. */
   withdrawn: number;
+  readonly retryLimitFor: (ctx: ClientCallContext) => RetryLimit | undefined;
+  /** The destination's maxRetries place this call's current retry holds, if any. */
+  holding: RetryLimit | undefined;
 }
 
 /**
@@ -233,12 +243,23 @@ async function onFailedAttempt(context: RetryContext): Promise<void> {
   const delayMs = backoffDelayMs(context.attemptNumber, policy.backoffBaseMs, policy.backoffMaxMs, call.random);
   // No retry that could not start before the deadline: answer with this attempt's outcome now.
   if (delayMs >= ctx.remainingMs()) throw failure;
+  // The retry before this one has had its answer: its maxRetries place goes back (Envoy frees it at the next decision).
+  call.holding?.give();
+  call.holding = undefined;
+  // The destination's maxRetries reached (Envoy's retry circuit breaker): the outcome goes back as it is, flagged UO.
+  const limit = call.retryLimitFor(ctx);
+  if (limit !== undefined && !limit.tryTake()) {
+    ctx.addResponseFlag('UO');
+    throw failure;
+  }
   // The destination's budget spent: the outcome goes back as it is, flagged URX, as Envoy's budget does.
   if (!call.budget.tryWithdraw()) {
+    limit?.give();
     ctx.addResponseFlag('URX');
     throw failure;
   }
   call.withdrawn++;
+  call.holding = limit;
   if (failure.response !== undefined) {
     releaseBody(failure.response.body, failure.response.headers, RETRY_DEFAULTS.maxDrainedBodyBytes);
   }
@@ -298,12 +319,26 @@ function run(
   policy: RetryPolicy,
   random: RandomSource,
   budget: RetryBudget,
+  retryLimitFor: (ctx: ClientCallContext) => RetryLimit | undefined,
 ): Promise<WeftResponse> {
-  const call: RetryCall = { next, request, ctx, policy, random, flagsBefore: ctx.responseFlags, budget, withdrawn: 0 };
+  const call: RetryCall = {
+    next,
+    request,
+    ctx,
+    policy,
+    random,
+    flagsBefore: ctx.responseFlags,
+    budget,
+    withdrawn: 0,
+    retryLimitFor,
+    holding: undefined,
+  };
   budget.deposit();
   const done = (): void => {
     for (; call.withdrawn > 0; call.withdrawn--) budget.release();
     budget.settle();
+    call.holding?.give();
+    call.holding = undefined;
   };
   return pRetry(() => attempt(call), optionsFor(policy.attempts)).then(
     (response) => {
@@ -326,6 +361,7 @@ async function runWithStreamedBody(
   policy: RetryPolicy,
   random: RandomSource,
   budget: RetryBudget,
+  retryLimitFor: (ctx: ClientCallContext) => RetryLimit | undefined,
 ): Promise<WeftResponse> {
   let held: Awaited<ReturnType<typeof holdBody>>;
   try {
@@ -338,7 +374,7 @@ async function runWithStreamedBody(
   }
   if (held.complete) {
     ctx.replayable = true;
-    return run(next, { ...request, body: held.bytes }, ctx, policy, random, budget);
+    return run(next, { ...request, body: held.bytes }, ctx, policy, random, budget, retryLimitFor);
   }
   ctx.replayable = false;
   return next({ ...request, body: held.body }, ctx);
@@ -350,7 +386,8 @@ async function runWithStreamedBody(
  * `next(request, ctx)`; between attempts it waits Envoy's jittered exponential backoff, records
  * the endpoint just tried in `ctx.triedEndpoints` and counts `ctx.attempt`. A retried response's
  * body is let go; when the retries run out the caller gets the last response or error as it was,
- * flagged `URX`. Attempts never outlive the call's deadline: the per-try limit is only set when it
+ * flagged `URX` (or `UO` when the destination's `connectionPool.http.maxRetries` retries are already
+ * outstanding, as Envoy's retry circuit breaker answers). Attempts never outlive the call's deadline: the per-try limit is only set when it
  * is shorter, and no retry starts that could not before the deadline.
  *
  * On the healthy path (the first answer is not retried) it costs a policy lookup and p-retry's own
@@ -359,6 +396,7 @@ async function runWithStreamedBody(
 export function retry<Ctx extends ClientCallContext = ClientCallContext>(options: RetryOptions = {}): Layer<Ctx> {
   const random = options.random ?? Math.random;
   const budgetFor = options.budgetFor ?? (() => UNLIMITED_BUDGET);
+  const retryLimitFor = options.retryLimitFor ?? retryLimits();
   if (typeof random !== 'function') {
     throw new WeftError('WEFT_ERR_OPTION_TYPE', 'retry({ random }) must be a function returning numbers in [0, 1)');
   }
@@ -380,9 +418,9 @@ export function retry<Ctx extends ClientCallContext = ClientCallContext>(options
         }
         const body = request.body;
         if (body !== null && typeof body === 'object' && !(body instanceof Uint8Array)) {
-          return runWithStreamedBody(inner, request, body, ctx, policy, random, budgetFor(ctx));
+          return runWithStreamedBody(inner, request, body, ctx, policy, random, budgetFor(ctx), retryLimitFor);
         }
-        return run(inner, request, ctx, policy, random, budgetFor(ctx));
+        return run(inner, request, ctx, policy, random, budgetFor(ctx), retryLimitFor);
       };
     },
   };

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { type CallOverrides, ClientCallContext } from '../../client/context.js';
 import type { CompiledRoute } from '../../routing/model.js';
 import { compiledRoute } from '../../testing/fixtures.js';
-import { type RetryCallOverrides, retry } from './index.js';
+import { type RetryCallOverrides, RetryLimit, retry } from './index.js';
 
 const request = (method = 'GET', body: RequestBody = null): WeftRequest => ({
   method,
@@ -113,6 +113,46 @@ const failure = (promise: Promise<unknown>): Promise<unknown> =>
     },
     (e: unknown) => e,
   );
+
+describe("maxRetries (Envoy's retry circuit breaker)", () => {
+  it('answers with the last outcome, flagged UO, when the destination already has maxRetries retries outstanding', async () => {
+    const limit = new RetryLimit(1);
+    const layer = compose(
+      [retry({ random: () => 0, retryLimitFor: () => limit }), fakeBalance],
+      scripted([503]).handler,
+    );
+    // The first call's retry holds the only place while it waits on a slow answer.
+    let answer: (r: WeftResponse) => void = () => {};
+    const slow = scripted([503, () => new Promise<WeftResponse>((resolve) => (answer = resolve))]);
+    const holder = compose([retry({ random: () => 0, retryLimitFor: () => limit }), fakeBalance], slow.handler);
+    const first = holder(request(), call({ retries: { attempts: 1, retryOn: '5xx' } }));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(limit.outstanding).toBe(1);
+    const ctx = call({ retries: { attempts: 3, retryOn: '5xx' } });
+    const refused = await layer(request(), ctx);
+    expect(refused.status).toBe(503);
+    expect(ctx.responseFlags).toBe('UO');
+    answer({ status: 200, headers: {}, body: null });
+    expect((await first).status).toBe(200);
+    expect(limit.outstanding).toBe(0);
+    // With the place free again, a call retries as its policy says.
+    const after = scripted([503, 200]);
+    const again = compose([retry({ random: () => 0, retryLimitFor: () => limit }), fakeBalance], after.handler);
+    expect((await again(request(), call({ retries: { attempts: 3, retryOn: '5xx' } }))).status).toBe(200);
+    expect(after.seen).toHaveLength(2);
+  });
+
+  it('holds one place per call however many retries it makes, and gives it back when the call ends', async () => {
+    const limit = new RetryLimit(1);
+    const { handler, seen } = scripted([503, 503, 503, 200]);
+    const layer = compose([retry({ random: () => 0, retryLimitFor: () => limit }), fakeBalance], handler);
+    const ctx = call({ retries: { attempts: 3, retryOn: '5xx' } });
+    expect((await layer(request(), ctx)).status).toBe(200);
+    expect(seen).toHaveLength(4);
+    expect(ctx.responseFlags).toBe('');
+    expect(limit.outstanding).toBe(0);
+  });
+});
 
 describe('retry', () => {
   it('retries refused connections and answers with the attempt that worked, on endpoints it had not tried', async () => {
