@@ -45,6 +45,14 @@ function routedPolicy(routes) {
   ];
 }
 
+/** Every per-destination guard on, none of them ever tripping on a healthy destination. */
+const GUARDED_POLICY = {
+  service: 'bench',
+  outlierDetection: { consecutive5xxErrors: 5, interval: '10s', baseEjectionTime: '30s' },
+  circuitBreaker: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024 },
+  breaker: { failurePercent: 50, minimumCalls: 20 },
+};
+
 /** `{ send, close }` for client `kind` against 127.0.0.1:`port`. */
 export async function makeClient(kind, port, concurrency) {
   const origin = `http://127.0.0.1:${port}`;
@@ -63,11 +71,13 @@ export async function makeClient(kind, port, concurrency) {
     }
     case 'weft-request':
     case 'weft-routed':
-    case 'weft-routed-1000': {
+    case 'weft-routed-1000':
+    case 'weft-guarded': {
       // mesh.request(): weft's own request model down the client pipeline, no client library around it;
       // the routed kinds add a VirtualService (1 or 1,000 routes) and a DestinationRule.
       const routes = kind === 'weft-routed' ? 1 : kind === 'weft-routed-1000' ? 1000 : 0;
-      const mesh = await weftMesh(port, routes === 0 ? undefined : routedPolicy(routes));
+      const policy = kind === 'weft-guarded' ? GUARDED_POLICY : routes === 0 ? undefined : routedPolicy(routes);
+      const mesh = await weftMesh(port, policy);
       const request = {
         method: 'GET',
         scheme: 'http',

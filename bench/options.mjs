@@ -12,6 +12,8 @@ export const PAIRS = {
   // Routing and retries on top of the pipeline: one match and a retry policy; then 1,000 routes, the last one matching.
   routing: { side: 'client', server: 'node-http', plain: 'weft-request', weft: 'weft-routed' },
   'routing-1000': { side: 'client', server: 'node-http', plain: 'weft-request', weft: 'weft-routed-1000' },
+  // Outlier detection, connectionPool limits (never reached) and a closed breaker on a healthy destination vs none of them.
+  guarded: { side: 'client', server: 'node-http', plain: 'weft-request', weft: 'weft-guarded', goal: 0.95 },
   axios: { side: 'client', server: 'node-http', plain: 'axios', weft: 'weft-axios' },
   fetch: { side: 'client', server: 'node-http', plain: 'fetch', weft: 'weft-fetch' },
   express: { side: 'server', client: 'undici', plain: 'express', weft: 'weft-express' },
