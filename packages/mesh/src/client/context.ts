@@ -34,6 +34,8 @@ export class ClientCallContext extends CallContext {
   triedEndpoints: string[] | undefined = undefined;
   /** The consistent-hash key of the call (a header, cookie or query value), when its destination hashes. */
   hashKey: string | undefined = undefined;
+  /** A `Set-Cookie` value the balancer adds to the response: the `httpCookie` it made up for a call that had none. */
+  setCookie: string | undefined = undefined;
   /** What the caller asked for in code for this one call. */
   overrides: CallOverrides | undefined = undefined;
   /**

@@ -84,7 +84,7 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     parts.poolLimits,
     // The destination's strategy (its DestinationRule's loadBalancer; round robin by default) over
     // its endpoints (the subset's, when the route names one).
-    balance<ClientCallContext>(byDestinationRule(roundRobin())),
+    balance<ClientCallContext>(byDestinationRule({ registry: parts.registry, labels: options.labels })),
     // — endpoint tier —
     // (mTLS) then the transport, the terminal handler.
   ];

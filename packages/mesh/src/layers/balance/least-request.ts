@@ -1,18 +1,29 @@
 // Least request: of a few endpoints drawn at random, the one with the fewest calls in flight (Envoy's LEAST_REQUEST).
 import { type Endpoint, type EndpointSnapshot, WeftError } from '@weft/core';
+import { EdfSchedule } from './edf.js';
 import type { Picker } from './index.js';
-import { weightedIndex } from './random.js';
+import { equalWeights } from './random.js';
+import type { SlowStart } from './slow-start.js';
 
 export interface LeastRequestOptions {
   /** A source of uniform numbers in [0, 1); `Math.random` by default (tests pass a scripted one). */
   random?: () => number;
   /** How many endpoints are drawn for each pick (Envoy's `choice_count`); 2 by default ("power of two choices"). */
   choiceCount?: number;
+  /**
+   * How strongly requests in flight lower a weighted endpoint's weight (Envoy's
+   * `active_request_bias`): `weight / (active + 1) ^ bias`; 1 by default, 0 is plain weighted round robin.
+   */
+  activeRequestBias?: number;
+  /** Slow start of new endpoints (set by the policy picker, which calls its `begin` before each pick). */
+  slowStart?: SlowStart;
 }
 
 export const LEAST_REQUEST_DEFAULTS = {
   /** Endpoints drawn per pick. */
   choiceCount: 2,
+  /** Exponent of `active + 1` in the weighted variant. */
+  activeRequestBias: 1,
 } as const;
 
 /**
@@ -31,11 +42,14 @@ export interface LeastRequestPicker extends Picker {
 }
 
 /**
- * Istio's `LEAST_REQUEST`: draws `choiceCount` endpoints at random (with replacement, as Envoy
- * does) and takes the one with the fewest attempts in flight, the first drawn on a tie. When the
- * endpoints' weights differ, the draws follow the weights and the load compared is
- * `(active + 1) / weight`, an approximation of Envoy's weighted variant (which scales each
- * weight by `1 / (active + 1)` and then picks by weighted round robin).
+ * Istio's `LEAST_REQUEST`, as Envoy runs it:
+ * - all weights equal: draws `choiceCount` endpoints uniformly at random (with replacement) and
+ *   takes the one with the fewest attempts in flight, the first drawn on a tie ("power of two
+ *   choices"), O(1);
+ * - weights differ, or an endpoint is in slow start: Envoy's weighted variant, an
+ *   earliest-deadline-first schedule (as weighted round robin) whose weights are
+ *   `weight / (active + 1) ^ activeRequestBias`, read when an endpoint is put back, O(log n). Under
+ *   light load the shares follow the weights exactly; a busy endpoint's turns come more slowly.
  *
  * Counts are kept per endpoint address, across services: two services served by one address
  * share that process's load.
@@ -49,20 +63,46 @@ export function leastRequest(options: LeastRequestOptions = {}): LeastRequestPic
       `leastRequest: choiceCount ${String(choiceCount)} is not an integer of at least 2`,
     );
   }
+  const bias = options.activeRequestBias ?? LEAST_REQUEST_DEFAULTS.activeRequestBias;
+  if (!(bias >= 0) || !Number.isFinite(bias)) {
+    throw new WeftError('WEFT_ERR_OPTION_VALUE', `leastRequest: activeRequestBias ${String(bias)} must be 0 or more`);
+  }
+  const { slowStart } = options;
   const inFlight = new Map<string, number>();
+  const schedules = new WeakMap<EndpointSnapshot, { schedule: EdfSchedule; weightOf: (i: number) => number }>();
+
+  const weightOf = (e: Endpoint): number => {
+    const weight = slowStart === undefined ? e.weight : slowStart.weight(e);
+    if (bias === 0) return weight;
+    const active = (inFlight.get(e.address) ?? 0) + 1;
+    return bias === 1 ? weight / active : weight / active ** bias;
+  };
+
+  const weighted = (snapshot: EndpointSnapshot): Endpoint => {
+    const endpoints = snapshot.endpoints;
+    let s = schedules.get(snapshot);
+    if (s === undefined) {
+      const of = (i: number) => weightOf(endpoints[i] as Endpoint);
+      s = { schedule: new EdfSchedule(endpoints.length, of), weightOf: of };
+      schedules.set(snapshot, s);
+    }
+    return endpoints[s.schedule.pick(s.weightOf)] as Endpoint;
+  };
 
   const pick = (snapshot: EndpointSnapshot): Endpoint | undefined => {
     const endpoints = snapshot.endpoints;
-    if (endpoints.length === 0) return undefined;
-    if (endpoints.length === 1) return endpoints[0];
+    const n = endpoints.length;
+    if (n === 0) return undefined;
+    if (n === 1) return endpoints[0];
+    if (slowStart?.warming === true || !equalWeights(snapshot)) return weighted(snapshot);
     let best: Endpoint | undefined;
-    let bestLoad = Number.POSITIVE_INFINITY;
+    let bestActive = Number.POSITIVE_INFINITY;
     for (let i = 0; i < choiceCount; i++) {
-      const candidate = endpoints[weightedIndex(snapshot, rand())] as Endpoint;
-      const load = ((inFlight.get(candidate.address) ?? 0) + 1) / Math.max(candidate.weight, Number.MIN_VALUE);
-      if (load < bestLoad) {
+      const candidate = endpoints[Math.min(n - 1, Math.floor(rand() * n))] as Endpoint;
+      const active = inFlight.get(candidate.address) ?? 0;
+      if (active < bestActive) {
         best = candidate;
-        bestLoad = load;
+        bestActive = active;
       }
     }
     return best;

@@ -21,9 +21,6 @@ export const MAGLEV_DEFAULTS = {
   maximumTableSize: 5000011,
 } as const;
 
-/** Host-selection attempts a retry makes to leave the endpoints it already tried (as the balance layer). */
-const RETRY_REHASHES = 5;
-
 export function isPrime(n: number): boolean {
   if (!Number.isSafeInteger(n) || n < 2) return false;
   if (n % 2 === 0) return n === 2;
@@ -83,8 +80,8 @@ export interface MaglevPicker extends Picker {
  * `tableSize` must be a prime (the permutations visit every slot only then): anything else
  * throws `WEFT_ERR_OPTION_VALUE` when the picker is built.
  *
- * On a retry whose key lands on an endpoint already tried (`triedEndpoints`), the key's hash is
- * perturbed up to 5 times, as Envoy does with a retry host predicate.
+ * A retry hashes to the same endpoint: Istio leaves out the previous-hosts retry predicate for
+ * consistent-hash destinations, to keep the affinity (`consistent` tells the balance layer so).
  */
 export function maglev(options: MaglevOptions): MaglevPicker {
   const size = positiveIntegerOption('maglev: tableSize', options.tableSize ?? MAGLEV_DEFAULTS.tableSize);
@@ -111,18 +108,8 @@ export function maglev(options: MaglevOptions): MaglevPicker {
     if (endpoints.length === 0) return undefined;
     const k = key(ctx);
     if (k === undefined) return endpoints[weightedIndex(snapshot, rand())];
-    const table = tableOf(snapshot);
-    const hash = murmur3(k);
-    let endpoint = endpoints[table[hash % size] as number] as Endpoint;
-    const tried = (ctx as { triedEndpoints?: string[] }).triedEndpoints;
-    if (tried !== undefined && tried.length < endpoints.length) {
-      for (let attempt = 1; attempt <= RETRY_REHASHES && tried.includes(endpoint.address); attempt++) {
-        // Flip most bits of the hash, more with each attempt (Envoy: hash ^= ~0 - attempt + 1).
-        endpoint = endpoints[table[((hash ^ (0xffffffff - attempt + 1)) >>> 0) % size] as number] as Endpoint;
-      }
-    }
-    return endpoint;
+    return endpoints[tableOf(snapshot)[murmur3(k) % size] as number];
   };
 
-  return Object.assign(pick, { table: tableOf });
+  return Object.assign(pick, { consistent: true as const, table: tableOf });
 }

@@ -8,45 +8,76 @@ export interface RandomOptions {
 }
 
 /**
- * Running sums of the weights of a snapshot whose weights differ, `null` when they are all
- * equal (a plain uniform pick then). Built once per snapshot: snapshots are immutable.
+ * Vose's alias table of a snapshot whose weights differ: slot i keeps its own index with
+ * probability `keep[i]` and gives the pick to `alias[i]` otherwise, so a weighted draw is one
+ * uniform number and two array reads. `null` when all weights are equal (a plain uniform pick).
+ * Built once per snapshot: snapshots are immutable.
  */
-const cumulativeWeights = new WeakMap<EndpointSnapshot, Float64Array | null>();
-
-function cumulativeOf(snapshot: EndpointSnapshot): Float64Array | null {
-  let sums = cumulativeWeights.get(snapshot);
-  if (sums !== undefined) return sums;
-  const endpoints = snapshot.endpoints;
-  const first = endpoints[0]?.weight;
-  if (endpoints.every((e) => e.weight === first)) {
-    sums = null;
-  } else {
-    sums = new Float64Array(endpoints.length);
-    let total = 0;
-    for (let i = 0; i < endpoints.length; i++) {
-      total += Math.max(0, (endpoints[i] as Endpoint).weight);
-      sums[i] = total;
-    }
-  }
-  cumulativeWeights.set(snapshot, sums);
-  return sums;
+interface AliasTable {
+  readonly keep: Float64Array;
+  readonly alias: Uint32Array;
 }
 
-/** The index of a weight-proportional random endpoint of a non-empty snapshot, from `r` in [0, 1). */
+const aliasTables = new WeakMap<EndpointSnapshot, AliasTable | null>();
+
+/** Whether every endpoint of `snapshot` has the same weight (an empty one: yes). Cached per snapshot. */
+export function equalWeights(snapshot: EndpointSnapshot): boolean {
+  return aliasOf(snapshot) === null;
+}
+
+function aliasOf(snapshot: EndpointSnapshot): AliasTable | null {
+  let table = aliasTables.get(snapshot);
+  if (table !== undefined) return table;
+  table = buildAlias(snapshot.endpoints);
+  aliasTables.set(snapshot, table);
+  return table;
+}
+
+function buildAlias(endpoints: readonly Endpoint[]): AliasTable | null {
+  const n = endpoints.length;
+  const first = endpoints[0]?.weight;
+  let total = 0;
+  let equal = true;
+  for (let i = 0; i < n; i++) {
+    const w = (endpoints[i] as Endpoint).weight;
+    if (w !== first) equal = false;
+    total += Math.max(0, w);
+  }
+  if (equal || total <= 0) return null;
+  const keep = new Float64Array(n);
+  const alias = new Uint32Array(n);
+  // Work lists of slots under and over the mean, kept in one array from both ends.
+  const work = new Uint32Array(n);
+  let small = 0;
+  let large = n;
+  for (let i = 0; i < n; i++) {
+    keep[i] = (Math.max(0, (endpoints[i] as Endpoint).weight) * n) / total;
+    if ((keep[i] as number) < 1) work[small++] = i;
+    else work[--large] = i;
+  }
+  while (small > 0 && large < n) {
+    const s = work[--small] as number;
+    const l = work[large++] as number;
+    alias[s] = l;
+    keep[l] = (keep[l] as number) + (keep[s] as number) - 1;
+    if ((keep[l] as number) < 1) work[small++] = l;
+    else work[--large] = l;
+  }
+  // What is left is 1 up to rounding.
+  while (small > 0) keep[work[--small] as number] = 1;
+  while (large < n) keep[work[large++] as number] = 1;
+  return { keep, alias };
+}
+
+/** The index of a weight-proportional random endpoint of a non-empty snapshot, from `r` in [0, 1); O(1). */
 export function weightedIndex(snapshot: EndpointSnapshot, r: number): number {
   const n = snapshot.endpoints.length;
-  const sums = cumulativeOf(snapshot);
-  if (sums === null) return Math.min(n - 1, Math.floor(r * n));
-  const target = r * (sums[n - 1] as number);
-  // First index whose running sum exceeds the target.
-  let lo = 0;
-  let hi = n - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((sums[mid] as number) > target) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
+  const x = r * n;
+  const i = Math.min(n - 1, Math.floor(x));
+  const table = aliasOf(snapshot);
+  if (table === null) return i;
+  // The fraction left of `x` is a second uniform number, independent enough of `i` for a draw.
+  return x - i < (table.keep[i] as number) ? i : (table.alias[i] as number);
 }
 
 /** Istio's `RANDOM`: an endpoint drawn at random, an endpoint of weight 2 twice as often as one of weight 1. */

@@ -116,8 +116,8 @@ export function positiveIntegerOption(name: string, value: number): number {
  * Istio's `consistentHash` with `ringHash`: the same key goes to the same endpoint while the
  * endpoints stay the same, and when one of N endpoints comes or goes about 1/N of keys move.
  *
- * On a retry whose key lands on an endpoint already tried (`triedEndpoints`), the walk goes on
- * clockwise to the next endpoint not tried, as Envoy does with a retry host predicate.
+ * A retry hashes to the same endpoint: Istio leaves out the previous-hosts retry predicate for
+ * consistent-hash destinations, to keep the affinity (`consistent` tells the balance layer so).
  */
 export function ringHash(options: RingHashOptions): RingHashPicker {
   const minimumRingSize = positiveIntegerOption(
@@ -140,23 +140,11 @@ export function ringHash(options: RingHashOptions): RingHashPicker {
     const k = key(ctx);
     if (k === undefined) return endpoints[weightedIndex(snapshot, rand())];
     const ring = ringOf(cache, snapshot, minimumRingSize);
-    let at = positionOf(ring, murmur3(k));
-    let endpoint = endpoints[ring.owners[at] as number] as Endpoint;
-    const tried = (ctx as { triedEndpoints?: string[] }).triedEndpoints;
-    if (tried !== undefined && tried.length < endpoints.length && tried.includes(endpoint.address)) {
-      for (let step = 1; step < ring.owners.length; step++) {
-        at = at + 1 === ring.owners.length ? 0 : at + 1;
-        const next = endpoints[ring.owners[at] as number] as Endpoint;
-        if (!tried.includes(next.address)) {
-          endpoint = next;
-          break;
-        }
-      }
-    }
-    return endpoint;
+    return endpoints[ring.owners[positionOf(ring, murmur3(k))] as number];
   };
 
   return Object.assign(pick, {
+    consistent: true as const,
     ringSize(snapshot: EndpointSnapshot): number {
       return snapshot.endpoints.length === 0 ? 0 : ringOf(cache, snapshot, minimumRingSize).hashes.length;
     },
