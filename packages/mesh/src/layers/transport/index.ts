@@ -10,10 +10,15 @@ import {
   type WeftResponse,
 } from '@weft/core';
 import { Pool } from 'undici';
+import type { ClientCallContext } from '../../client/context.js';
+import { destinationTrafficPolicy } from '../../routing/destination.js';
 import { toWeftError } from './errors.js';
+import { type ConnectionPoolSettings, type PoolConfig, poolConfig, sameConfig } from './pool-config.js';
+
+export { type ConnectionPoolSettings, type PoolConfig, poolConfig } from './pool-config.js';
 
 export interface TransportOptions {
-  /** Most connections open to one endpoint at once; further calls queue. */
+  /** Most connections open to one endpoint at once, for one destination; further calls queue. */
   maxConnectionsPerEndpoint: number;
   /** How long an idle connection is kept for reuse, in ms. */
   idleTimeoutMs: number;
@@ -70,34 +75,96 @@ function abortReason(reason: unknown): unknown {
   return Object.assign(new Error(`aborted by the caller's signal`, { cause: reason }), { name });
 }
 
+/** The pools of one destination (a service, or `host|subset`), made with its connectionPool settings. */
+interface DestinationPools {
+  /** The policy snapshot the settings were last read from: another one means read them again. */
+  policy: unknown;
+  settings: ConnectionPoolSettings | undefined;
+  config: PoolConfig;
+  readonly byOrigin: Map<string, Pool>;
+  /** The pool of each endpoint object, so a call to a known endpoint builds no origin string. */
+  byEndpoint: WeakMap<Endpoint, Pool>;
+}
+
+/** What a call to a destination reads for its pools: its name and, for a routed call, its policy and subset. */
+type TransportContext = CallContext & Partial<Pick<ClientCallContext, 'policy' | 'subset'>>;
+
 /**
- * Sends the request to `ctx.endpoint` over a per-endpoint undici Pool (keep-alive, bounded
- * connections) and maps every failure to a WeftError. Pools are made on first use and
- * closed by `close()`; they outlive endpoint changes, so a returning endpoint reuses them.
+ * Sends the request to `ctx.endpoint` over an undici Pool (keep-alive, bounded connections) and
+ * maps every failure to a WeftError. There is one Pool per destination and endpoint, as Envoy
+ * keeps connection pools per cluster and host: a destination is the service, or one of its
+ * subsets (`ctx.snapshot.service`), so a saturated destination queues only on its own sockets,
+ * never on another's (a bulkhead, even when two destinations share an endpoint). Each
+ * destination's pools take its DestinationRule's connectionPool (the subset's own first, then
+ * the rule's): `tcp.maxConnections` (connections per endpoint, at most the mesh's
+ * `maxConnectionsPerEndpoint`), `tcp.connectTimeout`, `http.idleTimeout` and
+ * `http.maxRequestsPerConnection`. When those settings change, the destination gets new pools
+ * and the old ones close once their calls finish. Pools are made on first use and closed by
+ * `close()`; they outlive endpoint changes, so a returning endpoint reuses them.
  */
 export class Transport {
-  readonly #pools = new Map<string, Pool>();
-  /** The pool of each endpoint object, so a call to a known endpoint builds no origin string. */
-  #byEndpoint = new WeakMap<Endpoint, Pool>();
+  readonly #destinations = new Map<string, DestinationPools>();
+  /** Pools replaced by a settings change, closing as their calls finish: each with its closing. */
+  readonly #retired = new Map<Pool, Promise<void>>();
   readonly #options: TransportOptions;
+  readonly #defaultConfig: PoolConfig;
   #closed = false;
 
   constructor(options: TransportOptions) {
     this.#options = options;
+    this.#defaultConfig = poolConfig(options, undefined);
   }
 
-  #pool(origin: string): Pool {
-    let pool = this.#pools.get(origin);
+  /** The pools of the call's destination, with its current connectionPool settings. */
+  #destination(ctx: TransportContext): DestinationPools {
+    const name = ctx.snapshot?.service ?? '';
+    let d = this.#destinations.get(name);
+    if (d !== undefined && d.policy === ctx.policy) return d;
+    const settings = ctx.service === undefined ? undefined : destinationTrafficPolicy(ctx as never, 'connectionPool');
+    if (d === undefined) {
+      d = {
+        policy: ctx.policy,
+        settings,
+        config: settings === undefined ? this.#defaultConfig : poolConfig(this.#options, settings),
+        byOrigin: new Map(),
+        byEndpoint: new WeakMap(),
+      };
+      this.#destinations.set(name, d);
+      return d;
+    }
+    d.policy = ctx.policy;
+    if (settings === d.settings) return d;
+    d.settings = settings;
+    const config = settings === undefined ? this.#defaultConfig : poolConfig(this.#options, settings);
+    if (sameConfig(config, d.config)) return d;
+    // New settings, new pools; the old ones finish what they carry and close.
+    d.config = config;
+    for (const pool of d.byOrigin.values()) this.#retire(pool);
+    d.byOrigin.clear();
+    d.byEndpoint = new WeakMap();
+    return d;
+  }
+
+  #retire(pool: Pool): void {
+    const done = (): void => {
+      this.#retired.delete(pool);
+    };
+    this.#retired.set(pool, pool.close().then(done, done));
+  }
+
+  #pool(d: DestinationPools, origin: string): Pool {
+    let pool = d.byOrigin.get(origin);
     if (pool === undefined) {
-      const o = this.#options;
+      const c = d.config;
       pool = new Pool(origin, {
-        connections: o.maxConnectionsPerEndpoint,
-        keepAliveTimeout: o.idleTimeoutMs,
-        keepAliveMaxTimeout: Math.max(o.idleTimeoutMs, 600_000),
-        connectTimeout: o.connectTimeoutMs,
+        connections: c.connections,
+        keepAliveTimeout: c.keepAliveTimeoutMs,
+        keepAliveMaxTimeout: c.keepAliveMaxTimeoutMs,
+        connectTimeout: c.connectTimeoutMs,
+        ...(c.maxRequestsPerClient === undefined ? {} : { maxRequestsPerClient: c.maxRequestsPerClient }),
         pipelining: 1,
       });
-      this.#pools.set(origin, pool);
+      d.byOrigin.set(origin, pool);
     }
     return pool;
   }
@@ -113,10 +180,11 @@ export class Transport {
             }),
       );
     }
-    let pool = this.#byEndpoint.get(endpoint);
+    const d = this.#destination(ctx as TransportContext);
+    let pool = d.byEndpoint.get(endpoint);
     if (pool === undefined) {
-      pool = this.#pool(request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`);
-      if (request.scheme === 'http') this.#byEndpoint.set(endpoint, pool);
+      pool = this.#pool(d, request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`);
+      if (request.scheme === 'http') d.byEndpoint.set(endpoint, pool);
     }
     const remaining = ctx.remainingMs();
     const waitMs =
@@ -130,6 +198,8 @@ export class Transport {
           string | string[]
         >,
         body: request.body,
+        // maxRequestsPerConnection 1: every request closes its connection (Connection: close).
+        reset: d.config.closeEachConnection ? true : undefined,
         signal: ctx.signal,
         headersTimeout: waitMs,
         bodyTimeout: waitMs,
@@ -146,31 +216,33 @@ export class Transport {
       );
   };
 
-  /** Endpoints with an open pool, and what each pool holds. */
-  pools(): { origin: string; connected: number; running: number; pending: number }[] {
-    return [...this.#pools].map(([origin, pool]) => ({
-      origin,
-      connected: pool.stats.connected,
-      running: pool.stats.running,
-      pending: pool.stats.pending,
-    }));
+  /** Every open pool: its destination and endpoint, and what it holds. */
+  pools(): { destination: string; origin: string; connected: number; running: number; pending: number }[] {
+    const out: { destination: string; origin: string; connected: number; running: number; pending: number }[] = [];
+    for (const [destination, d] of this.#destinations) {
+      for (const [origin, pool] of d.byOrigin) {
+        const { connected, running, pending } = pool.stats;
+        out.push({ destination, origin, connected, running, pending });
+      }
+    }
+    return out;
+  }
+
+  #takeAll(): Pool[] {
+    this.#closed = true;
+    const pools: Pool[] = [];
+    for (const d of this.#destinations.values()) pools.push(...d.byOrigin.values());
+    this.#destinations.clear();
+    return pools;
   }
 
   /** Lets calls in flight finish, then closes every connection. */
   async close(): Promise<void> {
-    this.#closed = true;
-    const pools = [...this.#pools.values()];
-    this.#pools.clear();
-    this.#byEndpoint = new WeakMap();
-    await Promise.all(pools.map((p) => p.close()));
+    await Promise.all([...this.#takeAll().map((p) => p.close()), ...this.#retired.values()]);
   }
 
   /** Cuts every connection now; calls in flight fail with WEFT_ERR_CLOSED. */
   async destroy(): Promise<void> {
-    this.#closed = true;
-    const pools = [...this.#pools.values()];
-    this.#pools.clear();
-    this.#byEndpoint = new WeakMap();
-    await Promise.all(pools.map((p) => p.destroy()));
+    await Promise.all([...this.#takeAll(), ...this.#retired.keys()].map((p) => p.destroy()));
   }
 }
