@@ -61,6 +61,37 @@ describe('leastRequest', () => {
     expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(4);
   });
 
+  it('gives weighted endpoints shares in proportion to their weights when calls do not overlap', () => {
+    const pick = leastRequest();
+    const heavy = endpoint(1, 3);
+    const light = endpoint(2, 1);
+    const snap2 = snapshot([heavy, light]);
+    let toHeavy = 0;
+    for (let i = 0; i < 400; i++) {
+      const e = pick(snap2, new CallContext()) as Endpoint;
+      pick.started(e);
+      pick.finished(e);
+      if (e === heavy) toHeavy++;
+    }
+    expect(toHeavy).toBe(300);
+  });
+
+  it("divides a weighted endpoint's weight by its calls in flight (Envoy: weight / (active + 1))", () => {
+    const pick = leastRequest();
+    const heavy = endpoint(1, 3);
+    const light = endpoint(2, 1);
+    const snap2 = snapshot([heavy, light]);
+    // Five calls stuck on the heavy endpoint: its weight is 3 / 6 = 0.5 against 1, so it gets a third.
+    for (let i = 0; i < 5; i++) pick.started(heavy);
+    let toHeavy = 0;
+    for (let i = 0; i < 300; i++) {
+      const e = pick(snap2, new CallContext()) as Endpoint;
+      if (e === heavy) toHeavy++;
+    }
+    expect(toHeavy).toBeGreaterThanOrEqual(95);
+    expect(toHeavy).toBeLessThanOrEqual(105);
+  });
+
   it('rejects a choiceCount below 2 when built', () => {
     try {
       leastRequest({ choiceCount: 1 });
