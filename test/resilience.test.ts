@@ -1,4 +1,6 @@
 // Outlier detection and connectionPool limits by DestinationRule, over real servers.
+
+import type { Mesh } from '@weft/mesh';
 import { describe, expect, it } from 'vitest';
 import { mesh, upstream } from './support/lifecycle.js';
 
@@ -141,5 +143,152 @@ describe('ejection and least request over time', () => {
     // Envoy does) sends it only the calls where both draws fall on it, about a quarter.
     expect(roundRobin).toBeGreaterThan(0.4);
     expect(leastRequest).toBeLessThan(roundRobin * 0.75);
+  });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** One call with retries off, its status (or error code), its body read. */
+const statusOf = async (m: Mesh, url = 'http://reviews/'): Promise<number | string> => {
+  try {
+    const res = await m.fetch(url, { weft: { retries: { attempts: 0 } } });
+    await res.arrayBuffer();
+    return res.status;
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  }
+};
+const ejected = (m: Mesh, address: string): boolean | undefined =>
+  m.endpoints()[0]?.endpoints.find((e) => e.address === address)?.ejected;
+const failing = (name: string, shouldFail: (n: number) => boolean) => {
+  let n = 0;
+  return upstream(name, (_req, res) => {
+    res.statusCode = shouldFail(n++) ? 503 : 200;
+    res.end();
+  });
+};
+
+describe('panic mode (minHealthPercent)', () => {
+  const panicRule = (minHealthPercent: number) =>
+    rule({
+      outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent, baseEjectionTime: '30s' },
+    });
+
+  it('balances across every endpoint, ejected ones too, once the healthy share falls below minHealthPercent', async () => {
+    const bad1 = await failing('bad1', () => true);
+    const bad2 = await failing('bad2', () => true);
+    const good = await upstream('good');
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [bad1.address, bad2.address, good.address] } },
+      policy: panicRule(50),
+    });
+    for (let i = 0; i < 6 && !(ejected(m, bad1.address) && ejected(m, bad2.address)); i++) await statusOf(m);
+    expect([ejected(m, bad1.address), ejected(m, bad2.address)]).toEqual([true, true]);
+    const before = [bad1.seen.length, bad2.seen.length, good.seen.length];
+    const statuses: (number | string)[] = [];
+    for (let i = 0; i < 30; i++) statuses.push(await statusOf(m));
+    // 1 healthy of 3 is 33 % < 50 %: Envoy's panic threshold, every endpoint takes its share again.
+    const shares = [bad1, bad2, good].map((u, i) => u.seen.length - (before[i] as number));
+    expect(shares.every((n) => n >= 5)).toBe(true);
+    expect(statuses.filter((s) => s === 503)).toHaveLength((shares[0] as number) + (shares[1] as number));
+    // The endpoints are still ejected: panic routing does not return them.
+    expect([ejected(m, bad1.address), ejected(m, bad2.address)]).toEqual([true, true]);
+  });
+
+  it('keeps ejected endpoints out when minHealthPercent is 0 (the default), even with one endpoint left', async () => {
+    const bad1 = await failing('bad1', () => true);
+    const bad2 = await failing('bad2', () => true);
+    const good = await upstream('good');
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [bad1.address, bad2.address, good.address] } },
+      policy: panicRule(0),
+    });
+    for (let i = 0; i < 6 && !(ejected(m, bad1.address) && ejected(m, bad2.address)); i++) await statusOf(m);
+    expect([ejected(m, bad1.address), ejected(m, bad2.address)]).toEqual([true, true]);
+    const before = bad1.seen.length + bad2.seen.length;
+    const statuses: (number | string)[] = [];
+    for (let i = 0; i < 30; i++) statuses.push(await statusOf(m));
+    expect(bad1.seen.length + bad2.seen.length).toBe(before);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+});
+
+describe('gRPC A50 ejection (weft.io/outlier-detection)', () => {
+  /** Calls until `done()` or the time runs out; returns whether it came to `done()`. */
+  const callUntil = async (m: Mesh, done: () => boolean, limitMs = 4_000): Promise<boolean> => {
+    const end = Date.now() + limitMs;
+    while (Date.now() < end) {
+      if (done()) return true;
+      await Promise.all([statusOf(m), statusOf(m), statusOf(m), statusOf(m)]);
+    }
+    return done();
+  };
+
+  it('ejects by success rate an endpoint failing half its calls while four others succeed (concise form)', async () => {
+    const flaky = await failing('flaky', (n) => n % 2 === 0);
+    const steady = await Promise.all([1, 2, 3, 4].map((i) => upstream(`steady${i}`)));
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [flaky.address, ...steady.map((s) => s.address)] } },
+      policy: {
+        service: 'reviews',
+        // A50's defaults (stdevFactor 1900, minimumHosts 5) with a smaller volume; consecutive 5xx off.
+        outlierDetection: { interval: '200ms', consecutive5xxErrors: 0, successRateEjection: { requestVolume: 20 } },
+      },
+    });
+    expect(await callUntil(m, () => ejected(m, flaky.address) === true)).toBe(true);
+    const state = m.endpoints()[0]?.endpoints.find((e) => e.address === flaky.address)?.outlier;
+    expect(state).toMatchObject({ ejected: true, ejections: 1 });
+    const seen = flaky.seen.length;
+    const statuses: (number | string)[] = [];
+    for (let i = 0; i < 20; i++) statuses.push(await statusOf(m));
+    expect(flaky.seen.length).toBe(seen);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(steady.map((s) => ejected(m, s.address))).toEqual([false, false, false, false]);
+  });
+
+  it('ejects by failure percentage an endpoint failing more than the threshold, and only it', async () => {
+    const flaky = await failing('flaky', (n) => n % 5 < 3);
+    const steady = await Promise.all([1, 2].map((i) => upstream(`steady${i}`)));
+    const annotation = JSON.stringify({
+      failurePercentageEjection: { threshold: 50, minimumHosts: 3, requestVolume: 10 },
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [flaky.address, ...steady.map((s) => s.address)] } },
+      policy: {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'reviews', annotations: { 'weft.io/outlier-detection': annotation } },
+        // No Istio outlierDetection: only A50's check runs, on Envoy's default 10 s sweep made shorter here.
+        spec: { host: 'reviews', trafficPolicy: { outlierDetection: { interval: '200ms', consecutive5xxErrors: 0 } } },
+      },
+    });
+    expect(await callUntil(m, () => ejected(m, flaky.address) === true)).toBe(true);
+    const seen = flaky.seen.length;
+    for (let i = 0; i < 10; i++) await statusOf(m);
+    expect(flaky.seen.length).toBe(seen);
+    expect(steady.map((s) => ejected(m, s.address))).toEqual([false, false]);
+  });
+
+  it('leaves an endpoint failing below the threshold in service', async () => {
+    const flaky = await failing('flaky', (n) => n % 5 < 2);
+    const steady = await Promise.all([1, 2].map((i) => upstream(`steady${i}`)));
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [flaky.address, ...steady.map((s) => s.address)] } },
+      policy: {
+        service: 'reviews',
+        outlierDetection: {
+          interval: '100ms',
+          consecutive5xxErrors: 0,
+          failurePercentageEjection: { threshold: 50, minimumHosts: 3, requestVolume: 10 },
+        },
+      },
+    });
+    // About five sweeps' worth of calls at 40 % failures: never above the 50 % threshold.
+    expect(await callUntil(m, () => ejected(m, flaky.address) === true, 600)).toBe(false);
+    expect(flaky.seen.length).toBeGreaterThan(30);
   });
 });
