@@ -223,16 +223,9 @@ export type DestinationRuleSpec = z.infer<typeof destinationRuleSpec>;
 export type TrafficPolicy = z.infer<typeof trafficPolicy>;
 export type Subset = z.infer<typeof subset>;
 
-// The balance layer (packages/mesh) acts on `loadBalancer.simple` and `consistentHash` (header,
-// query parameter; ring hash, Maglev) of a destination and of a subset; these parts it does not yet.
-const LOAD_BALANCER_PARTS = [
-  'localityLbSetting',
-  'zoneAwareLbSetting',
-  'warmup',
-  'warmupDurationSecs',
-  'consistentHash.httpCookie',
-  'consistentHash.useSourceIp',
-] as const;
+// The balance layer (packages/mesh) acts on every part of `loadBalancer` of a destination and of
+// a subset (simple, consistentHash, localityLbSetting, warmup) except Envoy's zone-aware routing.
+const LOAD_BALANCER_PARTS = ['zoneAwareLbSetting'] as const;
 
 // The pool-limits layer acts on connectionPool http.http2MaxRequests, http.http1MaxPendingRequests
 // and tcp.maxConnections; the outlier layer on outlierDetection. These parts wait.
