@@ -54,6 +54,11 @@ export const ERROR_CODES = {
   WEFT_ERR_TIMEOUT: { status: 504, flag: 'UT', retryable: true },
   WEFT_ERR_ABORTED: { status: 499, flag: 'DC', retryable: false },
   WEFT_ERR_CLOSED: { status: 503, flag: '', retryable: false },
+  // security: the certificate authority and workload identities
+  WEFT_ERR_SPIFFE_ID: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_CA: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_CA_KEY_PERMISSIONS: { status: 500, flag: '', retryable: false },
+  WEFT_ERR_CA_REQUEST: { status: 400, flag: '', retryable: false },
 } as const satisfies Record<string, { status: number; flag: string; retryable: boolean }>;
 
 export type WeftErrorCode = keyof typeof ERROR_CODES;
