@@ -1,7 +1,9 @@
 // Outlier detection and connectionPool limits by DestinationRule, over real servers.
 
+import { connect, type Socket } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import type { Mesh } from '@weft/mesh';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { mesh, upstream } from './support/lifecycle.js';
 
 const rule = (trafficPolicy: unknown) => ({
@@ -291,4 +293,180 @@ describe('gRPC A50 ejection (weft.io/outlier-detection)', () => {
     expect(await callUntil(m, () => ejected(m, flaky.address) === true, 600)).toBe(false);
     expect(flaky.seen.length).toBeGreaterThan(30);
   });
+});
+
+describe('connectionPool per destination', () => {
+  it('keeps a saturated service from delaying calls to another on the same endpoint (bulkhead)', async () => {
+    // One server answers two services: `slow` after 400 ms, `fast` at once.
+    const shared = await upstream('shared', (req, res) => {
+      if (req.headers.host?.startsWith('slow')) setTimeout(() => res.end('slow'), 400).unref();
+      else res.end('fast');
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { slow: [shared.address], fast: [shared.address] } },
+      connectionPool: { maxConnectionsPerEndpoint: 2 },
+    });
+    const slowCalls = Array.from({ length: 6 }, () => m.fetch('http://slow/').then((r) => r.text()));
+    await sleep(50);
+    const started = performance.now();
+    const res = await m.fetch('http://fast/');
+    expect(await res.text()).toBe('fast');
+    // A pool shared by both would have the fast call wait behind the slow ones: 400 ms at least.
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(await Promise.all(slowCalls)).toEqual(Array(6).fill('slow'));
+  });
+
+  it('sends no more than maxRequestsPerConnection requests on one connection', async () => {
+    /** The number of requests each connection carried, for 12 calls in a row. */
+    const requestsPerConnection = async (maxRequestsPerConnection: number | undefined) => {
+      const perSocket = new Map<object, number>();
+      const u = await upstream(`per-connection-${maxRequestsPerConnection}`, (req, res) => {
+        perSocket.set(req.socket, (perSocket.get(req.socket) ?? 0) + 1);
+        res.end();
+      });
+      const m = await mesh({
+        service: 'productpage',
+        discovery: { static: { reviews: [u.address] } },
+        policy: rule(
+          maxRequestsPerConnection === undefined ? {} : { connectionPool: { http: { maxRequestsPerConnection } } },
+        ),
+      });
+      for (let i = 0; i < 12; i++) expect(await statusOf(m)).toBe(200);
+      await m.close();
+      return [...perSocket.values()];
+    };
+    expect(Math.max(...(await requestsPerConnection(undefined)))).toBeGreaterThan(3);
+    const two = await requestsPerConnection(2);
+    expect(Math.max(...two)).toBe(2);
+    expect(two.length).toBeGreaterThanOrEqual(6);
+    expect(await requestsPerConnection(1)).toEqual(Array(12).fill(1));
+  });
+
+  it('closes an upstream connection idle for http.idleTimeout', async () => {
+    const openAfterIdle = async (idleTimeout: string | undefined) => {
+      const u = await upstream(`idle-${idleTimeout}`);
+      let open = 0;
+      u.server.on('connection', (socket) => {
+        open++;
+        socket.on('close', () => open--);
+      });
+      const m = await mesh({
+        service: 'productpage',
+        discovery: { static: { reviews: [u.address] } },
+        policy: rule(idleTimeout === undefined ? {} : { connectionPool: { http: { idleTimeout } } }),
+      });
+      expect(await statusOf(m)).toBe(200);
+      expect(open).toBe(1);
+      await sleep(400);
+      return open;
+    };
+    // The server would keep it 5 s (Node's keepAliveTimeout), the mesh by default 4 s: closed by the client.
+    expect(await openAfterIdle('100ms')).toBe(0);
+    expect(await openAfterIdle(undefined)).toBe(1);
+  });
+
+  it('fails a connect that takes longer than tcp.connectTimeout with a typed connect failure that ejects the endpoint', async () => {
+    const blocked = await unresponsiveListener();
+    const good = await upstream('good');
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [blocked.address, good.address] } },
+      policy: rule({
+        connectionPool: { tcp: { connectTimeout: '150ms' } },
+        outlierDetection: {
+          splitExternalLocalOriginErrors: true,
+          consecutiveLocalOriginFailures: 1,
+          maxEjectionPercent: 50,
+        },
+      }),
+    });
+    let failure: { code?: string; flag?: string; endpoint?: string } | undefined;
+    let tookMs = 0;
+    for (let i = 0; i < 2 && failure === undefined; i++) {
+      const started = performance.now();
+      try {
+        await (await m.fetch('http://reviews/', { weft: { retries: { attempts: 0 } } })).arrayBuffer();
+      } catch (error) {
+        failure = error as typeof failure;
+        tookMs = performance.now() - started;
+      }
+    }
+    expect(failure).toMatchObject({ code: 'WEFT_ERR_UPSTREAM_CONNECT', flag: 'UF', endpoint: blocked.address });
+    // Well under the 10 s default.
+    expect(tookMs).toBeGreaterThanOrEqual(140);
+    expect(tookMs).toBeLessThan(1_000);
+    expect(ejected(m, blocked.address)).toBe(true);
+    for (let i = 0; i < 4; i++) expect(await statusOf(m)).toBe(200);
+  });
+
+  it('makes no retry beyond http.maxRetries outstanding to the destination: the call gets its last answer', async () => {
+    const attemptsFor = async (maxRetries: number | undefined) => {
+      const u = await upstream(`max-retries-${maxRetries}`, (_req, res) => {
+        setTimeout(() => {
+          res.statusCode = 503;
+          res.end();
+        }, 100).unref();
+      });
+      const m = await mesh({
+        service: 'productpage',
+        discovery: { static: { reviews: [u.address] } },
+        policy: rule(maxRetries === undefined ? {} : { connectionPool: { http: { maxRetries } } }),
+      });
+      const call = () =>
+        m.fetch('http://reviews/', { weft: { retries: { attempts: 3, retryOn: '5xx' } } }).then(async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        });
+      const first = call();
+      await sleep(20);
+      // The first call's retry is in flight when the second's first answer comes: no place for a second retry.
+      const statuses = await Promise.all([first, call()]);
+      expect(statuses).toEqual([503, 503]);
+      return u.seen.length;
+    };
+    expect(await attemptsFor(undefined)).toBe(8);
+    expect(await attemptsFor(1)).toBe(5);
+  });
+});
+
+/**
+ * A loopback address whose connects hang: a listener (backlog 1) on a worker thread whose event
+ * loop is blocked, so it never accepts; two connections fill its queue, later SYNs go unanswered.
+ */
+async function unresponsiveListener(): Promise<{ address: string; close(): Promise<void> }> {
+  const worker = new Worker(
+    `const net = require('node:net');
+     const { parentPort } = require('node:worker_threads');
+     const server = net.createServer();
+     server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+       parentPort.postMessage(server.address().port);
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+     });`,
+    { eval: true },
+  );
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  const fillers = await Promise.all(
+    [1, 2].map(
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = connect(port, '127.0.0.1', () => resolve(s));
+          s.once('error', reject);
+        }),
+    ),
+  );
+  const listener = {
+    address: `127.0.0.1:${port}`,
+    async close() {
+      for (const s of fillers) s.destroy();
+      await worker.terminate();
+    },
+  };
+  openListeners.push(listener);
+  return listener;
+}
+
+const openListeners: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(openListeners.splice(0).map((l) => l.close()));
 });
