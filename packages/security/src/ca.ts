@@ -283,7 +283,8 @@ export class CertificateAuthority {
       serialNumber: serial,
       subject: '',
       issuer: this.certificate.subject,
-      notBefore: new Date(now - CA_DEFAULTS.backdateMs),
+      // Backdated for clock skew, but never by more than a tenth of a short certificate's life.
+      notBefore: new Date(now - Math.min(CA_DEFAULTS.backdateMs, ttlMs / 10)),
       notAfter: new Date(notAfter),
       signingAlgorithm: EC_SIGN,
       publicKey: await csr.publicKey.export(),

@@ -8,5 +8,14 @@ export {
   type SignRequest,
 } from './ca.js';
 export { createWorkloadKey, type WorkloadKey } from './csr.js';
+export { type CredentialFiles, fileSource } from './files.js';
+export {
+  type CredentialSource,
+  type Credentials,
+  IDENTITY_DEFAULTS,
+  type IdentityOptions,
+  localCaSource,
+  WorkloadIdentity,
+} from './identity.js';
 export { type CertificateInfo, inspectCertificate } from './inspect.js';
 export { parseSpiffeId, SPIFFE_ID_EXPECTED, type SpiffeId, trustDomainProblem, workloadSpiffeId } from './spiffe.js';
