@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { suggest } from '@weft/policy';
+import { runCa } from './ca-command.js';
 import { type CheckOptions, check } from './check.js';
 import { readLines } from './excerpt.js';
 import { counts, formatJson, formatText, type Report } from './format.js';
@@ -133,13 +134,14 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(topic !== undefined && topic in COMMANDS ? COMMANDS[topic as Command].help : MAIN_HELP);
     return EXIT.clean;
   }
+  if (first === 'ca') return runCa(rest, io);
   if (first === '--version') {
     io.stdout.write(`${version()}\n`);
     return EXIT.clean;
   }
   if (!(first in COMMANDS)) {
     const what = first.startsWith('-') ? `unknown flag ${first} before the command` : `unknown command "${first}"`;
-    const near = suggest(first, Object.keys(COMMANDS));
+    const near = suggest(first, [...Object.keys(COMMANDS), 'ca']);
     io.stderr.write(
       `weft: ${what}${near === undefined ? '' : `; did you mean "${near}"?`}\nRun "weft --help" for usage.\n`,
     );

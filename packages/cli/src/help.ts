@@ -18,7 +18,7 @@ const COMMON_FLAGS = `  -o, --output FORMAT           text (the default): each p
       --cluster-domain DOMAIN   the cluster's DNS domain, to qualify short host
                                 names (default "cluster.local")`;
 
-export const MAIN_HELP = `weft: check Istio and weft policy files before a service loads them
+export const MAIN_HELP = `weft: check Istio and weft policy files before a service loads them, and run its CA
 
 Usage:
   weft <command> [flags] PATH...
@@ -29,6 +29,7 @@ Commands:
   validate   check each resource on its own: YAML syntax, kind, fields and values
   analyze    validate, then check the resources against each other: subsets,
              hosts, unreachable routes, conflicting rules, selectors
+  ca         the certificate authority: init, issue, inspect ("weft ca --help")
 
 Flags:
   -h, --help      show this help
