@@ -52,30 +52,37 @@ export class EdfSchedule {
     for (let i = 0; i < d.length; i++) d[i] = (d[i] as number) - now;
   }
 
-  /** Whether heap slot `a` goes before slot `b`: earlier deadline, then put in earlier. */
-  #before(a: number, b: number): boolean {
-    const ia = this.#heap[a] as number;
-    const ib = this.#heap[b] as number;
-    const da = this.#deadline[ia] as number;
-    const db = this.#deadline[ib] as number;
-    return da < db || (da === db && (this.#order[ia] as number) < (this.#order[ib] as number));
-  }
-
+  /** Moves the entry at heap slot `at` down until both children come after it (earlier deadline first, then put in earlier). */
   #down(at: number): void {
     const heap = this.#heap;
+    const deadline = this.#deadline;
+    const order = this.#order;
     const n = heap.length;
+    const moving = heap[at] as number;
+    const md = deadline[moving] as number;
+    const mo = order[moving] as number;
     let i = at;
     for (;;) {
       const l = 2 * i + 1;
-      if (l >= n) return;
+      if (l >= n) break;
+      let c = l;
+      let ci = heap[l] as number;
+      let cd = deadline[ci] as number;
       const r = l + 1;
-      const c = r < n && this.#before(r, l) ? r : l;
-      if (!this.#before(c, i)) return;
-      const t = heap[i] as number;
-      heap[i] = heap[c] as number;
-      heap[c] = t;
+      if (r < n) {
+        const ri = heap[r] as number;
+        const rd = deadline[ri] as number;
+        if (rd < cd || (rd === cd && (order[ri] as number) < (order[ci] as number))) {
+          c = r;
+          ci = ri;
+          cd = rd;
+        }
+      }
+      if (md < cd || (md === cd && mo < (order[ci] as number))) break;
+      heap[i] = ci;
       i = c;
     }
+    heap[i] = moving;
   }
 }
 

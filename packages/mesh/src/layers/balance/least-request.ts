@@ -89,12 +89,20 @@ export function leastRequest(options: LeastRequestOptions = {}): LeastRequestPic
     return endpoints[s.schedule.pick(s.weightOf)] as Endpoint;
   };
 
+  // Whether the last snapshot picked from has equal weights, kept at hand so the common case reads no map.
+  let lastSnapshot: EndpointSnapshot | undefined;
+  let lastEqual = true;
+
   const pick = (snapshot: EndpointSnapshot): Endpoint | undefined => {
     const endpoints = snapshot.endpoints;
     const n = endpoints.length;
     if (n === 0) return undefined;
     if (n === 1) return endpoints[0];
-    if (slowStart?.warming === true || !equalWeights(snapshot)) return weighted(snapshot);
+    if (snapshot !== lastSnapshot) {
+      lastSnapshot = snapshot;
+      lastEqual = equalWeights(snapshot);
+    }
+    if (!lastEqual || slowStart?.warming === true) return weighted(snapshot);
     let best: Endpoint | undefined;
     let bestActive = Number.POSITIVE_INFINITY;
     for (let i = 0; i < choiceCount; i++) {

@@ -10,9 +10,13 @@ export interface RoundRobinOptions {
   slowStart?: SlowStart;
 }
 
-/** The weighted schedule of one snapshot, and the weight function it reads (made once, not per pick). */
-interface Weighted {
-  readonly schedule: EdfSchedule;
+/** What round robin keeps for one snapshot: whether its weights are equal, its schedule once needed, its service's turn. */
+interface State {
+  readonly snapshot: EndpointSnapshot;
+  readonly equal: boolean;
+  /** The service's next turn, shared by every snapshot of the service. */
+  readonly turn: { next: number };
+  schedule: EdfSchedule | undefined;
   readonly weightOf: (index: number) => number;
 }
 
@@ -20,38 +24,48 @@ interface Weighted {
  * Istio's `ROUND_ROBIN`. Equal weights: one counter per service, O(1), kept across endpoint
  * changes so a change does not send the next calls back to the first endpoint. Different
  * weights, or an endpoint in slow start: Envoy's earliest-deadline-first schedule, O(log n), an
- * endpoint of weight 3 taking three turns for each turn of one of weight 1, in a smooth order
- * (a, b, a, c, a, b … rather than a, a, a, b, c). A new snapshot starts a new schedule.
+ * endpoint of weight 3 taking three turns for each turn of one of weight 1, spread out rather
+ * than in a row. A new snapshot starts a new schedule. The state of the last snapshot picked
+ * from is kept at hand, so the common case (the same snapshot again) reads no map.
  */
 export function roundRobin(options: RoundRobinOptions = {}): Picker {
   const { slowStart } = options;
-  const next = new Map<string, number>();
-  const schedules = new WeakMap<EndpointSnapshot, Weighted>();
+  const turns = new Map<string, { next: number }>();
+  const states = new WeakMap<EndpointSnapshot, State>();
+  let last: State | undefined;
 
-  const weightedOf = (snapshot: EndpointSnapshot): Weighted => {
-    let w = schedules.get(snapshot);
-    if (w === undefined) {
+  const stateOf = (snapshot: EndpointSnapshot): State => {
+    let state = states.get(snapshot);
+    if (state === undefined) {
+      let turn = turns.get(snapshot.service);
+      if (turn === undefined) {
+        turn = { next: 0 };
+        turns.set(snapshot.service, turn);
+      }
       const endpoints = snapshot.endpoints;
       const weightOf =
         slowStart === undefined
           ? (i: number) => (endpoints[i] as Endpoint).weight
           : (i: number) => slowStart.weight(endpoints[i] as Endpoint);
-      w = { schedule: new EdfSchedule(endpoints.length, weightOf), weightOf };
-      schedules.set(snapshot, w);
+      state = { snapshot, equal: equalWeights(snapshot), turn, schedule: undefined, weightOf };
+      states.set(snapshot, state);
     }
-    return w;
+    return state;
   };
 
   return (snapshot: EndpointSnapshot): Endpoint | undefined => {
     const endpoints = snapshot.endpoints;
     const n = endpoints.length;
     if (n === 0) return undefined;
-    if (n > 1 && (slowStart?.warming === true || !equalWeights(snapshot))) {
-      const w = weightedOf(snapshot);
-      return endpoints[w.schedule.pick(w.weightOf)];
+    const state = last !== undefined && last.snapshot === snapshot ? last : stateOf(snapshot);
+    last = state;
+    if (n > 1 && (!state.equal || slowStart?.warming === true)) {
+      state.schedule ??= new EdfSchedule(n, state.weightOf);
+      return endpoints[state.schedule.pick(state.weightOf)];
     }
-    const i = next.get(snapshot.service) ?? 0;
-    next.set(snapshot.service, i + 1 >= n ? 0 : i + 1);
-    return endpoints[i < n ? i : i % n];
+    const turn = state.turn;
+    const i = turn.next < n ? turn.next : turn.next % n;
+    turn.next = i + 1 >= n ? 0 : i + 1;
+    return endpoints[i];
   };
 }
