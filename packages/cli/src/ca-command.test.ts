@@ -1,18 +1,25 @@
 // `weft ca` run in-process against temporary directories: init, issue, inspect, and the mistakes a user makes.
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { caServerSource } from '@weft/security';
 import { describe, expect, it } from 'vitest';
 import { run } from './cli.js';
 
-async function weft(args: string[], cwd: string) {
+async function weft(args: string[], cwd: string, signal?: AbortSignal, onOut?: (text: string) => void) {
   let stdout = '';
   let stderr = '';
   const status = await run(args, {
-    stdout: { write: (t: string) => (stdout += t) },
+    stdout: {
+      write: (t: string) => {
+        stdout += t;
+        onOut?.(t);
+      },
+    },
     stderr: { write: (t: string) => (stderr += t) },
     cwd,
+    ...(signal === undefined ? {} : { signal }),
   });
   return { status, stdout, stderr };
 }
@@ -85,5 +92,29 @@ describe('weft ca', () => {
     ).toMatchObject({
       status: 2,
     });
+  });
+
+  it('serves the CA over HTTPS until stopped: a workload with a token gets its certificate', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'weft-cli-ca-'));
+    await weft(['ca', 'init', '--dir', 'ca'], cwd);
+    const id = 'spiffe://cluster.local/ns/default/sa/reviews';
+    await writeFile(join(cwd, 'tokens.json'), JSON.stringify({ 'boot-123': [id] }));
+    const stop = new AbortController();
+    let url = '';
+    const serving = weft(
+      ['ca', 'serve', '--dir', 'ca', '--tokens', 'tokens.json', '--port', '0'],
+      cwd,
+      stop.signal,
+      (t) => {
+        url = /serving on (\S+)\/v1/.exec(t)?.[1] ?? url;
+      },
+    );
+    const end = Date.now() + 5_000;
+    while (url === '' && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    const roots = await readFile(join(cwd, 'ca', 'root-cert.pem'), 'utf8');
+    const credentials = await caServerSource({ url, rootsPem: roots, spiffeId: id, token: 'boot-123' }).fetch();
+    expect(credentials.spiffeId).toBe(id);
+    stop.abort();
+    expect((await serving).status).toBe(0);
   });
 });

@@ -7,10 +7,12 @@ import { parseDurationMs, suggest } from '@weft/policy';
 import {
   CA_DEFAULTS,
   CA_FILES,
+  CA_SERVER_PATH,
   CertificateAuthority,
   type CertificateInfo,
   createWorkloadKey,
   inspectCertificate,
+  startCaServer,
   workloadSpiffeId,
 } from '@weft/security';
 
@@ -22,6 +24,7 @@ Usage:
   weft ca issue   --dir DIR (--spiffe-id ID | --namespace NS --service-account SA)
                   [--ttl DURATION] --out PREFIX
   weft ca inspect [--output text|json] FILE...
+  weft ca serve   --dir DIR --tokens FILE [--host HOST] [--port PORT]
 
 init     makes a CA in DIR in istiod's layout (ca-cert.pem, ca-key.pem written
          600, cert-chain.pem, root-cert.pem): a self-signed ECDSA P-256 root
@@ -33,6 +36,13 @@ issue    makes a key and a certificate for one workload, as the CA in DIR signs
          (default 24h, 10s to 90 days). Writes PREFIX-key.pem (600),
          PREFIX-cert.pem (the certificate and the CA chain) and
          PREFIX-roots.pem (the trust bundle).
+serve    runs the CA as an HTTPS service (as istiod's CSR service) until
+         stopped: a workload POSTs a CSR to /v1/certificates and gets its
+         certificate back; its key never leaves it. The first certificate needs
+         a bootstrap token from the --tokens file (JSON: { "TOKEN":
+         ["spiffe://TD/ns/NS/sa/SA", ...] or "*" }); renewals authenticate with
+         the certificate being renewed. HOST defaults to 127.0.0.1, PORT to
+         15012 (istiod's).
 inspect  prints each certificate of each FILE: SPIFFE IDs, issuer, validity,
          whether it is a CA, and how long until it expires.
 
@@ -60,6 +70,9 @@ const OPTIONS = {
   ttl: { type: 'string' },
   out: { type: 'string' },
   output: { type: 'string', short: 'o', default: 'text' },
+  tokens: { type: 'string' },
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '15012' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -68,6 +81,8 @@ interface Io {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
   cwd?: string;
+  /** Ends `weft ca serve`; default: SIGINT or SIGTERM. */
+  signal?: AbortSignal;
 }
 
 function required(values: Values, name: keyof Values & string): string {
@@ -189,7 +204,50 @@ async function inspect(values: Values, files: string[], cwd: string, io: Io): Pr
   return 0;
 }
 
-const SUBCOMMANDS = ['init', 'issue', 'inspect'] as const;
+async function serve(values: Values, cwd: string, io: Io): Promise<number> {
+  const dir = resolve(cwd, required(values, 'dir'));
+  const tokensFile = resolve(cwd, required(values, 'tokens'));
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port "${values.port}": expected 0 to 65535`);
+  let tokens: Record<string, readonly string[] | '*'>;
+  try {
+    tokens = JSON.parse(await readFile(tokensFile, 'utf8')) as Record<string, readonly string[] | '*'>;
+  } catch (error) {
+    throw new UsageError(
+      `--tokens ${tokensFile}: ${(error as Error).message}; expected JSON { "TOKEN": ["spiffe://…"] or "*" }`,
+    );
+  }
+  for (const [token, ids] of Object.entries(tokens)) {
+    if (ids !== '*' && !(Array.isArray(ids) && ids.every((id) => typeof id === 'string'))) {
+      throw new UsageError(
+        `--tokens ${tokensFile}: the token "${token.slice(0, 4)}…" maps to ${JSON.stringify(ids)}; expected a list of SPIFFE IDs or "*"`,
+      );
+    }
+  }
+  const ca = await CertificateAuthority.load(dir);
+  const server = await startCaServer({
+    ca,
+    tokens,
+    host: values.host as string,
+    port,
+    onRefused: (reason) => io.stderr.write(`refused: ${reason}\n`),
+  });
+  io.stdout.write(`weft CA for ${ca.trustDomain} serving on ${server.url}${CA_SERVER_PATH}\n`);
+  await new Promise<void>((done) => {
+    if (io.signal !== undefined) {
+      if (io.signal.aborted) done();
+      else io.signal.addEventListener('abort', () => done(), { once: true });
+      return;
+    }
+    process.once('SIGINT', () => done());
+    process.once('SIGTERM', () => done());
+  });
+  await server.close();
+  return 0;
+}
+
+const SUBCOMMANDS = ['init', 'issue', 'inspect', 'serve'] as const;
 
 /** Runs `weft ca ARGS...`; resolves with the exit status. */
 export async function runCa(args: readonly string[], io: Io): Promise<number> {
@@ -219,6 +277,7 @@ export async function runCa(args: readonly string[], io: Io): Promise<number> {
     }
     if (sub === 'init') return await init(parsed.values, cwd, io);
     if (sub === 'issue') return await issue(parsed.values, cwd, io);
+    if (sub === 'serve') return await serve(parsed.values, cwd, io);
     return await inspect(parsed.values, parsed.positionals, cwd, io);
   } catch (error) {
     if (error instanceof UsageError) {

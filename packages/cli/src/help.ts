@@ -29,7 +29,8 @@ Commands:
   validate   check each resource on its own: YAML syntax, kind, fields and values
   analyze    validate, then check the resources against each other: subsets,
              hosts, unreachable routes, conflicting rules, selectors
-  ca         the certificate authority: init, issue, inspect ("weft ca --help")
+  ca         the certificate authority: init, issue, inspect, serve
+             ("weft ca --help")
 
 Flags:
   -h, --help      show this help

@@ -7,7 +7,16 @@ export {
   type IssuedCertificate,
   type SignRequest,
 } from './ca.js';
-export { createWorkloadKey, type WorkloadKey } from './csr.js';
+export {
+  CA_SERVER_PATH,
+  type CaServerOptions,
+  type CaServerSourceOptions,
+  caServerIdentity,
+  caServerSource,
+  type RunningCaServer,
+  startCaServer,
+} from './ca-server.js';
+export { createWorkloadKey, requestedSpiffeId, type WorkloadKey } from './csr.js';
 export { type CredentialFiles, fileSource } from './files.js';
 export {
   type CredentialSource,
