@@ -343,6 +343,32 @@ describe('connectionPool per destination', () => {
     expect(await requestsPerConnection(1)).toEqual(Array(12).fill(1));
   });
 
+  it('takes no new request on a connection older than tcp.maxConnectionDuration', async () => {
+    /** For 12 calls 50 ms apart, how long each connection was used: its last request's time less its first's. */
+    const spans = async (maxConnectionDuration: string | undefined) => {
+      const times = new Map<object, number[]>();
+      const u = await upstream(`duration-${maxConnectionDuration}`, (req, res) => {
+        times.set(req.socket, [...(times.get(req.socket) ?? []), performance.now()]);
+        res.end();
+      });
+      const m = await mesh({
+        service: 'productpage',
+        discovery: { static: { reviews: [u.address] } },
+        policy: rule(maxConnectionDuration === undefined ? {} : { connectionPool: { tcp: { maxConnectionDuration } } }),
+      });
+      for (let i = 0; i < 12; i++) {
+        expect(await statusOf(m)).toBe(200);
+        await sleep(50);
+      }
+      await m.close();
+      return [...times.values()].map((t) => (t.at(-1) as number) - (t[0] as number));
+    };
+    expect(Math.max(...(await spans(undefined)))).toBeGreaterThan(400);
+    const limited = await spans('150ms');
+    expect(Math.max(...limited)).toBeLessThan(250);
+    expect(limited.length).toBeGreaterThanOrEqual(3);
+  });
+
   it('closes an upstream connection idle for http.idleTimeout', async () => {
     const openAfterIdle = async (idleTimeout: string | undefined) => {
       const u = await upstream(`idle-${idleTimeout}`);

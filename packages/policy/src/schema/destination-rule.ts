@@ -228,16 +228,15 @@ export type Subset = z.infer<typeof subset>;
 const LOAD_BALANCER_PARTS = ['zoneAwareLbSetting'] as const;
 
 // The pool-limits layer acts on connectionPool http.http2MaxRequests, http.http1MaxPendingRequests
-// and tcp.maxConnections, the transport on tcp.maxConnections, tcp.connectTimeout, http.idleTimeout
-// and http.maxRequestsPerConnection, the retry layer on http.maxRetries; the outlier layer on
-// outlierDetection. These parts wait.
+// and tcp.maxConnections, the transport on tcp.maxConnections, tcp.connectTimeout,
+// tcp.maxConnectionDuration, http.idleTimeout and http.maxRequestsPerConnection, the retry layer on
+// http.maxRetries; the outlier layer on outlierDetection. These parts wait.
 const CONNECTION_POOL_PARTS = [
   'http.h2UpgradePolicy',
   'http.useClientProtocol',
   'http.maxConcurrentStreams',
   'http.http2KeepAlive',
   'tcp.tcpKeepalive',
-  'tcp.maxConnectionDuration',
   'tcp.idleTimeout',
 ].map((p) => `connectionPool.${p}`);
 

@@ -97,8 +97,8 @@ type TransportContext = CallContext & Partial<Pick<ClientCallContext, 'policy' |
  * never on another's (a bulkhead, even when two destinations share an endpoint). Each
  * destination's pools take its DestinationRule's connectionPool (the subset's own first, then
  * the rule's): `tcp.maxConnections` (connections per endpoint, at most the mesh's
- * `maxConnectionsPerEndpoint`), `tcp.connectTimeout`, `http.idleTimeout` and
- * `http.maxRequestsPerConnection`. When those settings change, the destination gets new pools
+ * `maxConnectionsPerEndpoint`), `tcp.connectTimeout`, `tcp.maxConnectionDuration`,
+ * `http.idleTimeout` and `http.maxRequestsPerConnection`. When those settings change, the destination gets new pools
  * and the old ones close once their calls finish. Pools are made on first use and closed by
  * `close()`; they outlive endpoint changes, so a returning endpoint reuses them.
  */
@@ -162,6 +162,7 @@ export class Transport {
         keepAliveMaxTimeout: c.keepAliveMaxTimeoutMs,
         connectTimeout: c.connectTimeoutMs,
         ...(c.maxRequestsPerClient === undefined ? {} : { maxRequestsPerClient: c.maxRequestsPerClient }),
+        ...(c.maxConnectionAgeMs === undefined ? {} : { clientTtl: c.maxConnectionAgeMs }),
         pipelining: 1,
       });
       d.byOrigin.set(origin, pool);

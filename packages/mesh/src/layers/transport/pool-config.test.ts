@@ -19,6 +19,7 @@ describe('poolConfig', () => {
       connectTimeoutMs: 10_000,
       maxRequestsPerClient: undefined,
       closeEachConnection: false,
+      maxConnectionAgeMs: undefined,
     });
   });
 
@@ -27,6 +28,7 @@ describe('poolConfig', () => {
       poolConfig(mesh, { tcp: { maxConnections: 8, connectTimeout: '250ms' }, http: { idleTimeout: '1.5s' } }),
     ).toMatchObject({ connections: 8, connectTimeoutMs: 250, keepAliveTimeoutMs: 1_500, keepAliveMaxTimeoutMs: 1_500 });
     expect(poolConfig(mesh, { tcp: { maxConnections: 1_000 } }).connections).toBe(128);
+    expect(poolConfig(mesh, { tcp: { maxConnectionDuration: '1m' } }).maxConnectionAgeMs).toBe(60_000);
   });
 
   it("reads 0 as Istio does: the default for a limit, no idle timeout (kept up to Istio's 1 h)", () => {

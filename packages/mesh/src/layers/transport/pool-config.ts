@@ -19,6 +19,11 @@ export interface PoolConfig {
   readonly maxRequestsPerClient: number | undefined;
   /** `http.maxRequestsPerConnection: 1`: every request closes its connection. */
   readonly closeEachConnection: boolean;
+  /**
+   * undici's `clientTtl`, from `tcp.maxConnectionDuration`: a connection older than this takes no
+   * new request and closes once its own is done; `undefined`: no limit.
+   */
+  readonly maxConnectionAgeMs: number | undefined;
 }
 
 /** How long a server's keep-alive hint may hold an idle connection when no `http.idleTimeout` is set. */
@@ -37,6 +42,8 @@ export function poolConfig(base: TransportOptions, settings: ConnectionPoolSetti
   const connectText = settings?.tcp?.connectTimeout;
   const connect = connectText === undefined ? undefined : parseDurationMs(connectText);
   const perConnection = settings?.http?.maxRequestsPerConnection ?? 0;
+  const durationText = settings?.tcp?.maxConnectionDuration;
+  const duration = durationText === undefined ? undefined : parseDurationMs(durationText);
   const idleMs = idle === undefined ? undefined : idle <= 0 ? NO_IDLE_TIMEOUT_MS : Math.max(1, idle);
   return {
     // Istio copies maxConnections only when it is above 0.
@@ -51,6 +58,7 @@ export function poolConfig(base: TransportOptions, settings: ConnectionPoolSetti
     // it, so N requests a connection is N − 1 there; 1 is done per request (Connection: close).
     maxRequestsPerClient: perConnection >= 2 ? perConnection - 1 : undefined,
     closeEachConnection: perConnection === 1,
+    maxConnectionAgeMs: duration === undefined || duration <= 0 ? undefined : duration,
   };
 }
 
@@ -61,6 +69,7 @@ export function sameConfig(a: PoolConfig, b: PoolConfig): boolean {
     a.keepAliveMaxTimeoutMs === b.keepAliveMaxTimeoutMs &&
     a.connectTimeoutMs === b.connectTimeoutMs &&
     a.maxRequestsPerClient === b.maxRequestsPerClient &&
-    a.closeEachConnection === b.closeEachConnection
+    a.closeEachConnection === b.closeEachConnection &&
+    a.maxConnectionAgeMs === b.maxConnectionAgeMs
   );
 }
