@@ -419,9 +419,9 @@ describe('connectionPool per destination', () => {
       }
     }
     expect(failure).toMatchObject({ code: 'WEFT_ERR_UPSTREAM_CONNECT', flag: 'UF', endpoint: blocked.address });
-    // Well under the 10 s default.
+    // Far under the 10 s default; undici checks connect timeouts on a coarse tick (up to ~1 s late).
     expect(tookMs).toBeGreaterThanOrEqual(140);
-    expect(tookMs).toBeLessThan(1_000);
+    expect(tookMs).toBeLessThan(2_500);
     expect(ejected(m, blocked.address)).toBe(true);
     for (let i = 0; i < 4; i++) expect(await statusOf(m)).toBe(200);
   });
