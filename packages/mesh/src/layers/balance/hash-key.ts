@@ -48,9 +48,8 @@ function queryValue(request: WeftRequest, name: string): string | undefined {
  * has none (the picker then sends the call to a random endpoint, as Envoy does):
  * - `httpHeaderName`: the header's value (a repeated header: its values sorted, comma-joined);
  * - `httpCookie`: the named cookie's value from the `cookie` header. When the cookie is absent,
- *   this returns `undefined`; issuing the cookie (Envoy generates one from `name`, `path` and
- *   `ttl` and sets it on the response) is the caller's job, not this function's;
- * - `useSourceIp`: `sourceIp`;
+ *   this returns `undefined`; issuing one (when `ttl` is set) is `byDestinationRule`'s job;
+ * - `useSourceIp`: `sourceIp` (for an in-process caller, the workload's own address: `sourceAddress()`);
  * - `httpQueryParameterName`: the first value of that query parameter (`''` for `?name`).
  *
  * Pickers only see `(snapshot, ctx)`, so this runs before balancing, once per call.
