@@ -27,7 +27,7 @@ export type { AuthorizationPolicySpec, AuthorizationRule } from './schema/author
 export { BREAKER_ANNOTATION, type BreakerSettings, breakerAnnotation, breakerSettings } from './schema/breaker.js';
 export type { DestinationRuleSpec, Subset, TrafficPolicy } from './schema/destination-rule.js';
 export { findKind, KINDS } from './schema/kinds.js';
-export { compileRe2, type KindSchema, parseDurationMs, type Re2 } from './schema/kit.js';
+export { compileRe2, ipBlockProblem, type KindSchema, parseDurationMs, type Re2 } from './schema/kit.js';
 export {
   OUTLIER_ANNOTATION,
   type OutlierEjectionSettings,

@@ -1,4 +1,6 @@
 // Building blocks of the resource schemas: Istio's durations, string matches, regexes (RE2), percentages, hosts and selectors.
+
+import { isIPv4, isIPv6 } from 'node:net';
 import type { WeftErrorCode } from '@weft/core';
 import { RE2JS } from 're2js';
 import { z } from 'zod';
@@ -98,6 +100,34 @@ export const stringMatch = oneOf(
   z.strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: regex().optional() }),
   ['exact', 'prefix', 'regex'],
   false,
+);
+
+// ---------- addresses ----------
+
+/** Why `block` is not an IPv4/IPv6 address or CIDR range (`10.0.0.0/8`), or `undefined` when it is one. */
+export function ipBlockProblem(block: string): string | undefined {
+  const [address, prefix, extra] = block.split('/');
+  if (extra !== undefined || address === undefined) return 'more than one "/"';
+  const v6 = isIPv6(address);
+  if (!v6 && !isIPv4(address)) return `"${address}" is not an IPv4 or IPv6 address`;
+  if (prefix !== undefined) {
+    const n = Number(prefix);
+    if (!/^\d+$/.test(prefix) || n > (v6 ? 128 : 32))
+      return `"/${prefix}" is not a prefix length (0 to ${v6 ? 128 : 32})`;
+  }
+  return undefined;
+}
+
+export const IP_BLOCK_EXPECTED = 'an IPv4 or IPv6 address, or a CIDR range such as "10.0.0.0/8"';
+
+/** A list of addresses or CIDR ranges, each checked where it stands. */
+export const ipBlocks = z.array(
+  z.string().superRefine((block, ctx) => {
+    const problem = ipBlockProblem(block);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', message: problem, ...params('WEFT_ERR_POLICY_VALUE', IP_BLOCK_EXPECTED) });
+    }
+  }),
 );
 
 // ---------- numbers ----------

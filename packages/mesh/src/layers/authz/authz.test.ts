@@ -1,9 +1,9 @@
 // Authorization apart from the network: path normalisation against known bypass shapes, matchers, and Istio's evaluation order.
-import { PolicySnapshot } from '@weft/policy';
+import { ipBlockProblem, PolicySnapshot } from '@weft/policy';
 import { describe, expect, it } from 'vitest';
 import type { RequestAttributes } from './attributes.js';
 import { decide, workloadPolicies } from './decide.js';
-import { ipBlockProblem, ipMatcher, pathMatcher, stringMatcher } from './match.js';
+import { ipMatcher, pathMatcher, stringMatcher } from './match.js';
 import { normalizePath } from './normalize.js';
 
 const path = (raw: string, mode: Parameters<typeof normalizePath>[1] = 'MERGE_SLASHES') => {

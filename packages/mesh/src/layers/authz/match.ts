@@ -72,17 +72,3 @@ export function ipMatcher(blocks: readonly string[]): StringMatcher {
     return list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
   };
 }
-
-/** Why `block` is not an address or CIDR range, or `undefined`. */
-export function ipBlockProblem(block: string): string | undefined {
-  const [address, prefix, extra] = block.split('/');
-  if (extra !== undefined || address === undefined) return 'more than one "/"';
-  const v6 = isIPv6(address);
-  if (!v6 && !isIPv4(address)) return `"${address}" is not an IPv4 or IPv6 address`;
-  if (prefix !== undefined) {
-    const n = Number(prefix);
-    if (!/^\d+$/.test(prefix) || n > (v6 ? 128 : 32))
-      return `"/${prefix}" is not a prefix length (0 to ${v6 ? 128 : 32})`;
-  }
-  return undefined;
-}
