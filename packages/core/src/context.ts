@@ -44,10 +44,28 @@ export class CallContext {
   }
 }
 
+/** Who called, as mutual TLS proved it: the SPIFFE ID of the peer's certificate. */
+export interface PeerIdentity {
+  /** `spiffe://cluster.local/ns/default/sa/productpage` */
+  readonly spiffeId: string;
+  /** The ID without its scheme, as AuthorizationPolicy `principals` name it: `cluster.local/ns/default/sa/productpage`. */
+  readonly principal: string;
+  readonly trustDomain: string;
+  /** From Istio's workload form `/ns/<namespace>/sa/<service-account>`; undefined for other paths. */
+  readonly namespace: string | undefined;
+  readonly serviceAccount: string | undefined;
+}
+
 /** The context of an inbound call; the server adapters add what they know of the caller. */
 export class ServerCallContext extends CallContext {
   /** The service this process serves, as the mesh was told. */
   localService = '';
   /** Remote address of the connection. */
   remoteAddress: string | undefined = undefined;
+  /** The port the call arrived on. */
+  localPort = 0;
+  /** The caller's identity when it came over mutual TLS; undefined for plaintext. */
+  peer: PeerIdentity | undefined = undefined;
+  /** Claims of the request's validated JWT (RequestAuthentication), and its `iss/sub`. */
+  jwt: { readonly principal: string; readonly claims: Readonly<Record<string, unknown>> } | undefined = undefined;
 }

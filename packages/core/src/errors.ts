@@ -59,6 +59,9 @@ export const ERROR_CODES = {
   WEFT_ERR_CA: { status: 500, flag: '', retryable: false },
   WEFT_ERR_CA_KEY_PERMISSIONS: { status: 500, flag: '', retryable: false },
   WEFT_ERR_CA_REQUEST: { status: 400, flag: '', retryable: false },
+  WEFT_ERR_DENIED: { status: 403, flag: '', retryable: false },
+  WEFT_ERR_UNAUTHENTICATED: { status: 401, flag: '', retryable: false },
+  WEFT_ERR_PEER_IDENTITY: { status: 503, flag: 'UF', retryable: true },
 } as const satisfies Record<string, { status: number; flag: string; retryable: boolean }>;
 
 export type WeftErrorCode = keyof typeof ERROR_CODES;

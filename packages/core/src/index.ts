@@ -1,6 +1,6 @@
 // @weft/core: the dependency-free bottom of weft.
 
-export { CallContext, ServerCallContext } from './context.js';
+export { CallContext, type PeerIdentity, ServerCallContext } from './context.js';
 export type { Endpoint, EndpointSnapshot } from './endpoint.js';
 export type { ConfigProblem, WeftErrorCode, WeftErrorOptions } from './errors.js';
 export { causedBy, configError, ERROR_CODES, formatProblem, isWeftError, WeftError } from './errors.js';

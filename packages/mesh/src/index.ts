@@ -11,6 +11,7 @@ export {
   type Handler,
   isWeftError,
   type Layer,
+  type PeerIdentity,
   ServerCallContext,
   WeftError,
   type WeftErrorCode,
@@ -35,7 +36,15 @@ export {
 export type { EndpointStatsView, LatencyView, ServiceStatsView } from './layers/stats/index.js';
 export { createMesh, type Mesh, type MeshStats } from './mesh.js';
 export { MeshPolicy } from './mesh-policy.js';
-export { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, type StaticEndpoint } from './options/mesh-options.js';
+export type { Logger } from './options/logger.js';
+export {
+  DEFAULTS,
+  type MeshOptions,
+  type ResolvedMeshOptions,
+  type SecurityOptions,
+  type StaticEndpoint,
+} from './options/mesh-options.js';
 export type { ExplainRequest, Explanation, Setting } from './routing/explain.js';
+export type { SecurityStatsView } from './security/stats.js';
 export type { ListenOptions, MeshServer } from './server/listen.js';
 export { buildServerPipeline, serverLayers } from './server/pipeline.js';

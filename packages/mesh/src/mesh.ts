@@ -1,6 +1,7 @@
 // createMesh: one service's mesh — its options checked, its registry filled, its pipelines built, its adapters handed out.
 
 import { WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import type { Credentials, WorkloadIdentity } from '@weft/security';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
 import type { FastifyPluginCallback } from 'fastify';
 import { type ExpressMiddleware, meshExpress } from './adapters/express.js';
@@ -29,6 +30,9 @@ import { type ServiceStatsView, TrafficStats } from './layers/stats/index.js';
 import { Transport } from './layers/transport/index.js';
 import { MeshPolicy } from './mesh-policy.js';
 import { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, resolveMeshOptions } from './options/mesh-options.js';
+import { startSecurity } from './security/serving.js';
+import { SecurityStats, type SecurityStatsView } from './security/stats.js';
+import type { FrontPolicy } from './server/front.js';
 import { Inbound } from './server/inbound.js';
 import { type ListenOptions, listen, type MeshServer } from './server/listen.js';
 
@@ -39,6 +43,8 @@ export interface MeshStats {
   outbound: ServiceStatsView[];
   /** Calls this workload received. */
   inbound: ServiceStatsView[];
+  /** What security refused: TLS connections by reason, calls denied by policy, audited calls. */
+  security: SecurityStatsView;
 }
 
 export interface DestinationState {
@@ -83,6 +89,8 @@ export interface Mesh {
   ): Promise<WeftResponse>;
   /** Counters of calls in and out, for a summary. */
   stats(): MeshStats;
+  /** This workload's current credentials (SPIFFE ID, certificate chain, expiry) when mTLS is on. */
+  identity(): Credentials | undefined;
   /**
    * Every known destination's endpoints with their outlier-detection state (ejected, until when,
    * ejections, consecutive failures) and the destination's connectionPool counts (active, waiting).
@@ -166,10 +174,47 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     registry,
     resolved.outboundTrafficPolicy,
   );
+  const logger = resolved.logger;
+  const securityStats = new SecurityStats();
+  const workload = { namespace: resolved.namespace, labels: resolved.labels, rootNamespace: resolved.rootNamespace };
+  let identity: WorkloadIdentity | undefined;
+  let front: FrontPolicy | undefined;
+  if (resolved.security !== undefined) {
+    try {
+      ({ identity, front } = await startSecurity(resolved.security, resolved, policy, workload, logger, securityStats));
+    } catch (error) {
+      policy.close();
+      await transport.close();
+      throw error;
+    }
+  }
   const inbound = new Inbound({
     stats: inboundStats,
     localService: registry.qualify(resolved.service),
     inboundDeadlines: resolved.inboundDeadlines,
+    pathNormalization: resolved.pathNormalization,
+    authorization: {
+      current: () => policy.current(),
+      workload,
+      onDecision: (decision, a) => {
+        if (!decision.allowed) securityStats.denied(decision.policy);
+        if (decision.audited.length > 0) securityStats.audited();
+        logger.info(
+          {
+            event: decision.allowed ? 'authz.audit' : 'authz.denied',
+            reason: decision.reason,
+            policy: decision.policy,
+            audited: decision.audited.length > 0 ? decision.audited : undefined,
+            principal: a.principal,
+            requestPrincipal: a.requestPrincipal,
+            sourceIp: a.sourceIp,
+            method: a.method,
+            path: a.path,
+          },
+          decision.allowed ? 'audited call' : `call denied: ${decision.reason}`,
+        );
+      },
+    },
   });
   const axiosModule = await loadAxiosAdapter();
   const servers = new Set<MeshServer>();
@@ -196,14 +241,15 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     express: () => meshExpress(inbound),
     fastify: () => meshFastify(inbound),
     async listen(app, listenOptions = {}) {
-      const server = await listen(app, listenOptions, resolved.drainTimeoutMs);
+      const server = await listen(app, listenOptions, resolved.drainTimeoutMs, front);
       servers.add(server);
       return server;
     },
     request(request, requestOptions = {}) {
       return client.send(request, requestOptions.timeoutMs ?? 0, requestOptions.signal, requestOptions.weft);
     },
-    stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view() }),
+    stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view(), security: securityStats.view() }),
+    identity: () => identity?.current,
     breakers: () => breaker.breakers(),
     onBreakerStateChange: (listener) => breaker.onStateChange(listener),
     endpoints: () =>
@@ -233,6 +279,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         void breaker.close();
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
+        identity?.close();
       })();
       return closing;
     },

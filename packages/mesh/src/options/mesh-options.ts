@@ -1,8 +1,11 @@
 // createMesh's options: their types, their defaults (with units), and the check that reports every mistake at once.
 import { type ConfigProblem, configError } from '@weft/core';
 import { type BreakerSettings, breakerSettings, issueToProblems, OPTION_CODES, type PolicyInput } from '@weft/policy';
+import { CertificateAuthority } from '@weft/security';
 import { z } from 'zod';
+import type { PathNormalization } from '../layers/authz/normalize.js';
 import type { FailureClassifier } from '../layers/breaker/classify.js';
+import { defaultCaDir, type IdentitySetting } from '../security/identity.js';
 import {
   ADDRESS_EXPECTED,
   checkServiceHost,
@@ -11,6 +14,7 @@ import {
   type ParsedAddress,
   parseAddress,
 } from './address.js';
+import { defaultLogger, type Logger, SILENT } from './logger.js';
 
 /** An endpoint in static discovery: `'host:port'`, or the address with what balancing and subsets read. */
 export type StaticEndpoint =
@@ -93,6 +97,43 @@ export interface MeshOptions {
     /** What counts as a failure: `{ response(res, req), error(err, req) }`, each optional. 4xx never counts. */
     classify?: FailureClassifier;
   };
+  /**
+   * Workload identity and mutual TLS (docs/security.md). `true`: the embedded CA (made on first
+   * use in `~/.weft/ca`, or `$WEFT_CA_DIR`), SPIFFE ID `spiffe://cluster.local/ns/<namespace>/sa/<service>`.
+   * Off by default.
+   */
+  security?: boolean | SecurityOptions;
+  /** Where weft logs (TLS refusals at warn, authorization denials at info): a pino logger, or `false`. Default: pino to stderr at `$WEFT_LOG_LEVEL` or `warn`. */
+  logger?: false | Logger;
+}
+
+export interface SecurityOptions {
+  /** SPIFFE trust domain; default `cluster.local`, as Istio. */
+  trustDomain?: string;
+  /** The service account in the SPIFFE ID; default the service name. */
+  serviceAccount?: string;
+  /**
+   * Where the certificate comes from: `{ caDir }` (the embedded CA, made on first use),
+   * `{ ca }` (a CertificateAuthority object), `{ caServer: { url, rootsPem, token } }` (weft ca serve),
+   * or `{ files: { certificate, privateKey, roots } }` (written by an outside issuer, reloaded on change).
+   */
+  identity?: IdentitySetting;
+  /** Life of workload certificates, in ms; default 24 h. */
+  certificateTtlMs?: number;
+  /** Renew at this share of a certificate's life; default 0.5 (Istio's). */
+  renewAtFraction?: number;
+  /** Istio's `pathNormalization` for inbound calls; weft's default `MERGE_SLASHES` (Istio's is `BASE`). */
+  pathNormalization?: PathNormalization;
+  /** Istio's root namespace: its PeerAuthentication and AuthorizationPolicy without selector apply mesh-wide. Default `istio-system`. */
+  rootNamespace?: string;
+}
+
+export interface ResolvedSecurity {
+  trustDomain: string;
+  serviceAccount: string;
+  identity: IdentitySetting;
+  certificateTtlMs: number;
+  renewAtFraction: number;
 }
 
 /** Every default, in one place, with its unit in its name. */
@@ -136,6 +177,11 @@ export interface ResolvedMeshOptions {
   inboundDeadlines: 'mesh' | 'any' | 'none';
   retryBudget: false | { percentCanRetry: number; minRetriesPerSecond: number; ttlMs: number };
   breaker: { everyDestination: BreakerSettings | undefined; classify: FailureClassifier | undefined };
+  /** `undefined` when mTLS is off. */
+  security: ResolvedSecurity | undefined;
+  pathNormalization: PathNormalization;
+  rootNamespace: string;
+  logger: Logger;
 }
 
 const SOURCE = 'createMesh options';
@@ -215,6 +261,54 @@ const schema = z.strictObject({
         .optional(),
     })
     .optional(),
+  security: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        trustDomain: z.string().min(1).optional(),
+        serviceAccount: dnsLabel.optional(),
+        identity: z
+          .union([
+            z.strictObject({ caDir: z.string().min(1) }),
+            z.strictObject({
+              ca: z.custom<CertificateAuthority>((v) => v instanceof CertificateAuthority, {
+                message: 'not a CertificateAuthority',
+                params: { expected: 'a CertificateAuthority from @weft/security' },
+              }),
+            }),
+            z.strictObject({
+              caServer: z.strictObject({ url: z.url(), rootsPem: z.string().min(1), token: z.string().optional() }),
+            }),
+            z.strictObject({
+              files: z.strictObject({
+                certificate: z.string().min(1),
+                privateKey: z.string().min(1),
+                roots: z.string().min(1),
+              }),
+            }),
+          ])
+          .optional(),
+        certificateTtlMs: z
+          .number()
+          .int()
+          .min(10_000)
+          .max(90 * 86_400_000)
+          .optional(),
+        renewAtFraction: z.number().gt(0).lt(1).optional(),
+        pathNormalization: z.enum(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']).optional(),
+        rootNamespace: dnsLabel.optional(),
+      }),
+    ])
+    .optional(),
+  logger: z
+    .union([
+      z.literal(false),
+      z.custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).warn === 'function', {
+        message: 'not a logger',
+        params: { expected: 'a pino logger (or anything with info, warn and debug methods), or false' },
+      }),
+    ])
+    .optional(),
 });
 
 /**
@@ -279,6 +373,10 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     watchPolicy: o.watchPolicy ?? true,
     inboundDeadlines: o.inboundDeadlines ?? 'mesh',
     retryBudget: o.retryBudget === false ? false : { ...DEFAULTS.retryBudget, ...o.retryBudget },
+    security: resolveSecurity(o.service, o.security),
+    pathNormalization: (typeof o.security === 'object' ? o.security.pathNormalization : undefined) ?? 'MERGE_SLASHES',
+    rootNamespace: (typeof o.security === 'object' ? o.security.rootNamespace : undefined) ?? 'istio-system',
+    logger: o.logger === false ? SILENT : (o.logger ?? defaultLogger()),
     breaker: {
       everyDestination:
         o.breaker?.everyDestination === true
@@ -288,5 +386,17 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
             : o.breaker?.everyDestination,
       classify: o.breaker?.classify,
     },
+  };
+}
+
+function resolveSecurity(service: string, option: boolean | SecurityOptions | undefined): ResolvedSecurity | undefined {
+  if (option === undefined || option === false) return undefined;
+  const o = option === true ? {} : option;
+  return {
+    trustDomain: o.trustDomain ?? 'cluster.local',
+    serviceAccount: o.serviceAccount ?? service,
+    identity: o.identity ?? { caDir: defaultCaDir() },
+    certificateTtlMs: o.certificateTtlMs ?? 24 * 3_600_000,
+    renewAtFraction: o.renewAtFraction ?? 0.5,
   };
 }

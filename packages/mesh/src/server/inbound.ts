@@ -4,8 +4,17 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { debuglog } from 'node:util';
-import { type Handler, isWeftError, ServerCallContext, type WeftRequest, type WeftResponse } from '@weft/core';
+import {
+  type Handler,
+  isWeftError,
+  ServerCallContext,
+  WeftError,
+  type WeftRequest,
+  type WeftResponse,
+} from '@weft/core';
+import { normalizePath, type PathNormalization } from '../layers/authz/normalize.js';
 import { DEADLINE_HEADER, PEER_HEADER } from '../layers/transport/index.js';
+import { peerIdentity } from './front.js';
 import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
 
 declare module 'node:http' {
@@ -64,6 +73,9 @@ export class InboundCall extends ServerCallContext {
 
 const NO_HEADERS = Object.freeze({});
 
+/** A path that normalisation could change: a percent sign, a backslash, a dot segment or a double slash. */
+const MAY_NEED_NORMALIZING = /%|\\|\/\.|\/\//;
+
 function onResponseClose(this: ServerResponse): void {
   this.req.weft?.finish(this.statusCode);
 }
@@ -80,9 +92,11 @@ export class Inbound {
   readonly #handler: Handler<ServerCallContext>;
   readonly #localService: string;
   readonly #inboundDeadlines: 'mesh' | 'any' | 'none';
+  readonly #normalization: PathNormalization;
 
   constructor(parts: ServerPipelineParts) {
     this.#inboundDeadlines = parts.inboundDeadlines;
+    this.#normalization = parts.pathNormalization;
     this.#handler = buildServerPipeline(parts, applicationTerminal);
     this.#localService = parts.localService;
   }
@@ -101,6 +115,8 @@ export class Inbound {
     const call = new InboundCall();
     call.localService = this.#localService;
     call.remoteAddress = req.socket.remoteAddress;
+    call.localPort = req.socket.localPort ?? 0;
+    call.peer = peerIdentity(req.socket);
     call.res = res;
     call.proceed = proceed;
     const trust = this.#inboundDeadlines;
@@ -113,6 +129,22 @@ export class Inbound {
     }
     call.native = native;
     req.weft = call;
+    // Istio's path normalisation: what authorization matches is what the application routes on.
+    const url = req.url ?? '/';
+    if (this.#normalization !== 'NONE' && MAY_NEED_NORMALIZING.test(url)) {
+      const normalized = normalizePath(url, this.#normalization);
+      if ('rejected' in normalized) {
+        write(
+          call,
+          errorAnswer(
+            new WeftError('WEFT_ERR_REQUEST_INVALID', `the request path was refused: ${normalized.rejected}`),
+          ),
+        );
+        return call;
+      }
+      const rest = url.search(/[?#]/);
+      req.url = rest === -1 ? normalized.path : normalized.path + url.slice(rest);
+    }
     this.#handler(requestOf(req), call).then(
       (answer) => {
         if (!call.forwarded) write(call, answer);

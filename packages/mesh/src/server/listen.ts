@@ -1,7 +1,8 @@
 // Starts an HTTP server for an application with the mesh's settings, and drains it on close.
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { WeftError } from '@weft/core';
+import { type FrontPolicy, secureFront } from './front.js';
 
 export interface ListenOptions {
   /** Port to listen on; 0 picks a free one. Default 0. */
@@ -16,7 +17,7 @@ export interface MeshServer {
   readonly port: number;
   /** `host:port` as discovery takes it (IPv6 in brackets). */
   readonly address: string;
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://` when the mesh has mTLS on (plaintext may still be accepted: PERMISSIVE). */
   readonly url: string;
   /** Stops accepting, lets calls in flight finish (up to the mesh's drainTimeoutMs), then cuts the rest. */
   close(): Promise<void>;
@@ -25,6 +26,7 @@ export interface MeshServer {
 /** Fastify's instance as far as listen needs it. */
 interface FastifyLike {
   listen(options: { port: number; host: string }): Promise<string>;
+  ready(): PromiseLike<unknown>;
   close(): Promise<void>;
   readonly server: Server;
 }
@@ -56,8 +58,27 @@ async function drain(server: Server, stop: () => Promise<void>, drainTimeoutMs: 
   }
 }
 
-/** An Express app (or any Node request listener) or a Fastify instance, listening. */
-export async function listen(app: unknown, options: ListenOptions, drainTimeoutMs: number): Promise<MeshServer> {
+function listenOn(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/**
+ * An Express app (or any Node request listener) or a Fastify instance, listening. With `secure`
+ * (the mesh has mTLS on), a front on the port tells TLS from plaintext per connection and hands
+ * each to the application's HTTP server, which itself listens on nothing.
+ */
+export async function listen(
+  app: unknown,
+  options: ListenOptions,
+  drainTimeoutMs: number,
+  secure?: FrontPolicy,
+): Promise<MeshServer> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -65,19 +86,38 @@ export async function listen(app: unknown, options: ListenOptions, drainTimeoutM
   }
   let server: Server;
   let stop: () => Promise<void>;
+  if (secure !== undefined) {
+    let http: Server;
+    let closeApp: () => Promise<void>;
+    if (isFastify(app)) {
+      await app.ready();
+      http = app.server;
+      closeApp = () => app.close();
+    } else if (typeof app === 'function') {
+      http = createServer(app as RequestListener);
+      closeApp = () => Promise.resolve();
+    } else {
+      throw new WeftError(
+        'WEFT_ERR_OPTION_TYPE',
+        'listen: expected an Express app, a Node request listener or a Fastify instance',
+      );
+    }
+    const front = secureFront(http, secure);
+    await listenOn(front, port, host);
+    server = http;
+    stop = async () => {
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+      await closeApp();
+    };
+    return served(server, front, stop, drainTimeoutMs, 'https');
+  }
   if (isFastify(app)) {
     await app.listen({ port, host });
     server = app.server;
     stop = () => app.close();
   } else if (typeof app === 'function') {
     server = createServer(app as RequestListener);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, port, host);
     stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
   } else {
     throw new WeftError(
@@ -85,15 +125,25 @@ export async function listen(app: unknown, options: ListenOptions, drainTimeoutM
       'listen: expected an Express app, a Node request listener or a Fastify instance',
     );
   }
-  const bound = server.address() as AddressInfo;
-  const shown = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  return served(server, server, stop, drainTimeoutMs, 'http');
+}
+
+function served(
+  server: Server,
+  bound: NetServer,
+  stop: () => Promise<void>,
+  drainTimeoutMs: number,
+  scheme: 'http' | 'https',
+): MeshServer {
+  const address = bound.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   return {
     server,
-    host: bound.address,
-    port: bound.port,
-    address: `${shown}:${bound.port}`,
-    url: `http://${shown}:${bound.port}`,
+    host: address.address,
+    port: address.port,
+    address: `${shown}:${address.port}`,
+    url: `${scheme}://${shown}:${address.port}`,
     close() {
       closing ??= drain(server, stop, drainTimeoutMs);
       return closing;

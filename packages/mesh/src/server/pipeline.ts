@@ -1,5 +1,6 @@
 // The inbound (server) pipeline, written down once: the first layer sees a call first.
 import { compose, type Handler, type Layer, type ServerCallContext } from '@weft/core';
+import { type AuthorizationOptions, authorization } from '../layers/authz/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
 
 export interface ServerPipelineParts {
@@ -8,19 +9,26 @@ export interface ServerPipelineParts {
   localService: string;
   /** Whose propagated deadline an inbound call adopts. */
   inboundDeadlines: 'mesh' | 'any' | 'none';
+  /** The workload's AuthorizationPolicies, from the current policy. */
+  authorization: AuthorizationOptions;
+  /** Istio's path normalisation, applied to every inbound path before any layer reads it. */
+  pathNormalization: import('../layers/authz/index.js').PathNormalization;
 }
 
 /**
  * The server stack. Its terminal handler is the application (Express or Fastify), supplied
  * by the adapter: it resolves once the application has sent its response. A layer that
- * answers by itself (authorization, later) short-circuits the application.
+ * answers by itself (authorization) short-circuits the application.
  */
 export function serverLayers(parts: ServerPipelineParts): Layer<ServerCallContext>[] {
   const local = parts.localService;
   return [
     // Outermost, so the application's time and every refusal are counted.
     stats<ServerCallContext>(parts.stats, () => local),
-    // (peer authentication, authorization, request authentication go here, before the application)
+    // (peer authentication happens below the pipeline, on the connection: a refused peer never
+    // sends a request. Request authentication, JWT, goes here, before authorization.)
+    // AuthorizationPolicy over the proven peer, the JWT, and the normalised path: 403 before the application runs.
+    authorization(parts.authorization),
   ];
 }
 

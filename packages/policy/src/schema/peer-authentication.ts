@@ -49,6 +49,6 @@ export const PeerAuthentication: KindSchema = {
   kind: 'PeerAuthentication',
   versions: ['v1', 'v1beta1'],
   spec: peerAuthenticationSpec,
-  // '' : weft does not enforce this kind at all yet (issue 6).
-  unimplemented: ['', 'selector', 'mtls', 'portLevelMtls'],
+  // Enforced by the mesh's serving front when the mesh has mTLS on (`security` option).
+  unimplemented: [],
 };

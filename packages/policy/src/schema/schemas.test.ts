@@ -328,7 +328,6 @@ function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
 
 describe('unimplemented fields', () => {
   it.each(KINDS.map((k) => [k.kind, k] as const))('every path listed for %s names a field of its schema', (_, kind) => {
-    expect(kind.unimplemented.length).toBeGreaterThan(0);
     for (const path of kind.unimplemented.filter((p) => p !== ''))
       expect(schemaAt(kind.spec, path), path).toBeDefined();
   });
