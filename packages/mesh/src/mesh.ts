@@ -141,6 +141,19 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     throw error;
   }
 
+  const logger = resolved.logger;
+  const securityStats = new SecurityStats();
+  const workload = { namespace: resolved.namespace, labels: resolved.labels, rootNamespace: resolved.rootNamespace };
+  let identity: WorkloadIdentity | undefined;
+  let front: FrontPolicy | undefined;
+  if (resolved.security !== undefined) {
+    try {
+      ({ identity, front } = await startSecurity(resolved.security, resolved, policy, workload, logger, securityStats));
+    } catch (error) {
+      policy.close();
+      throw error;
+    }
+  }
   const outboundStats = new TrafficStats();
   const breaker = breakers({
     policyFor: breakerPolicyResolver(
@@ -159,6 +172,10 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     connectTimeoutMs: resolved.connectTimeoutMs,
     noDeadlineHeadersTimeoutMs: DEFAULTS.noDeadlineHeadersTimeoutMs,
     peer: `${resolved.service}.${resolved.namespace}`,
+    // The same certificate serves both ends: a client presents it, a server answers with it.
+    ...(front === undefined || resolved.security === undefined
+      ? {}
+      : { tls: { context: front.context, trustDomain: resolved.security.trustDomain } }),
   });
   const client = new OutboundClient(
     buildClientPipeline({
@@ -174,20 +191,6 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     registry,
     resolved.outboundTrafficPolicy,
   );
-  const logger = resolved.logger;
-  const securityStats = new SecurityStats();
-  const workload = { namespace: resolved.namespace, labels: resolved.labels, rootNamespace: resolved.rootNamespace };
-  let identity: WorkloadIdentity | undefined;
-  let front: FrontPolicy | undefined;
-  if (resolved.security !== undefined) {
-    try {
-      ({ identity, front } = await startSecurity(resolved.security, resolved, policy, workload, logger, securityStats));
-    } catch (error) {
-      policy.close();
-      await transport.close();
-      throw error;
-    }
-  }
   const inbound = new Inbound({
     stats: inboundStats,
     localService: registry.qualify(resolved.service),

@@ -18,6 +18,8 @@ export function secureContextOf(credentials: Credentials): SecureContext {
     cert: credentials.chainPem,
     ca: credentials.rootsPem,
     minVersion: MIN_TLS_VERSION,
+    // tls.Server sets one for itself; a server socket made by hand needs it for a client to resume a session.
+    sessionIdContext: 'weft',
   });
 }
 

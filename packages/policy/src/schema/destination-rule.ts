@@ -240,7 +240,19 @@ const CONNECTION_POOL_PARTS = [
   'tcp.idleTimeout',
 ].map((p) => `connectionPool.${p}`);
 
-const POLICY_FIELDS = ['tls', ...CONNECTION_POOL_PARTS] as const;
+// The transport acts on tls.mode ISTIO_MUTUAL and DISABLE (and auto mTLS when unset) and on
+// tls.subjectAltNames (secure naming); originating TLS with files of one's own (SIMPLE, MUTUAL) waits.
+const TLS_PARTS = [
+  'clientCertificate',
+  'privateKey',
+  'caCertificates',
+  'credentialName',
+  'sni',
+  'insecureSkipVerify',
+  'caCrl',
+].map((p) => `tls.${p}`);
+
+const POLICY_FIELDS = [...TLS_PARTS, ...CONNECTION_POOL_PARTS] as const;
 const PORT_POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] as const;
 const TOP_POLICY_FIELDS = [...POLICY_FIELDS, 'tunnel', 'proxyProtocol', 'retryBudget'] as const;
 

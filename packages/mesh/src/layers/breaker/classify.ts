@@ -29,6 +29,7 @@ export function isUpstreamFailure(error: unknown): boolean {
   if (!isWeftError(error)) return true;
   switch (error.code) {
     case 'WEFT_ERR_UPSTREAM_CONNECT':
+    case 'WEFT_ERR_PEER_IDENTITY':
     case 'WEFT_ERR_UPSTREAM_RESET':
     case 'WEFT_ERR_UPSTREAM_FAILURE':
     case 'WEFT_ERR_TIMEOUT':

@@ -46,6 +46,7 @@ function outcomeOf(error: unknown): AttemptOutcome | undefined {
   if (!isWeftError(error)) return undefined;
   switch (error.code) {
     case 'WEFT_ERR_UPSTREAM_CONNECT':
+    case 'WEFT_ERR_PEER_IDENTITY':
     case 'WEFT_ERR_UPSTREAM_RESET':
       return LOCAL_ORIGIN;
     case 'WEFT_ERR_TIMEOUT':

@@ -71,6 +71,7 @@ export function errorRetryCondition(error: unknown, policy: RetryPolicy, ctx: Ca
   if (!isWeftError(error)) return undefined;
   switch (error.code) {
     case 'WEFT_ERR_UPSTREAM_CONNECT':
+    case 'WEFT_ERR_PEER_IDENTITY':
       return firstOf(policy.conditions, ON_CONNECT_FAILURE);
     case 'WEFT_ERR_UPSTREAM_RESET':
       return firstOf(policy.conditions, ON_RESET);

@@ -13,6 +13,18 @@ const CONNECT_CODES = new Set([
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const CLOSED_CODES = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+/** A TLS handshake that failed on the endpoint's certificate: its chain, its validity, or its SPIFFE ID. */
+function isPeerIdentityFailure(code: string): boolean {
+  return (
+    code === 'ERR_WEFT_PEER_IDENTITY' ||
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.startsWith('UNABLE_TO_') ||
+    code.startsWith('CERT_') ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT'
+  );
+}
 
 function codeOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
@@ -45,6 +57,9 @@ export function toWeftError(error: unknown, ctx: CallContext): WeftError {
   } else if (raw === 'UND_ERR_ABORTED' || (error as { name?: string } | null)?.name === 'AbortError') {
     code = 'WEFT_ERR_ABORTED';
     message = `call to ${target} was aborted by the caller`;
+  } else if (isPeerIdentityFailure(raw)) {
+    code = 'WEFT_ERR_PEER_IDENTITY';
+    message = `mutual TLS with ${target} failed: ${why}`;
   } else if (CLOSED_CODES.has(raw)) {
     code = 'WEFT_ERR_CLOSED';
     message = `call to ${target} was cut because the mesh is closing`;

@@ -13,8 +13,10 @@ import { Pool } from 'undici';
 import type { ClientCallContext } from '../../client/context.js';
 import { destinationTrafficPolicy } from '../../routing/destination.js';
 import { toWeftError } from './errors.js';
+import { allowedIdentities, type ClientTls, type ClientTlsSettings, mtlsConnector, usesMtls } from './mtls.js';
 import { type ConnectionPoolSettings, type PoolConfig, poolConfig, sameConfig } from './pool-config.js';
 
+export { type ClientTls, SERVICE_ACCOUNT_LABEL, TLS_MODE_LABEL } from './mtls.js';
 export { type ConnectionPoolSettings, type PoolConfig, poolConfig } from './pool-config.js';
 
 export interface TransportOptions {
@@ -28,6 +30,8 @@ export interface TransportOptions {
   noDeadlineHeadersTimeoutMs: number;
   /** This workload as `service.namespace`, sent with a propagated deadline. */
   peer: string;
+  /** The workload's identity when the mesh has mTLS on: endpoints that take it are called over mutual TLS. */
+  tls?: ClientTls;
 }
 
 /** Envoy's header for the time the caller will wait, in ms; weft reads and writes it. */
@@ -81,6 +85,8 @@ interface DestinationPools {
   policy: unknown;
   settings: ConnectionPoolSettings | undefined;
   config: PoolConfig;
+  /** The destination's `trafficPolicy.tls` (mode, subjectAltNames). */
+  tls: ClientTlsSettings | undefined;
   readonly byOrigin: Map<string, Pool>;
   /** The pool of each endpoint object, so a call to a known endpoint builds no origin string. */
   byEndpoint: WeakMap<Endpoint, Pool>;
@@ -121,10 +127,12 @@ export class Transport {
     let d = this.#destinations.get(name);
     if (d !== undefined && d.policy === ctx.policy) return d;
     const settings = ctx.service === undefined ? undefined : destinationTrafficPolicy(ctx as never, 'connectionPool');
+    const tls = ctx.service === undefined ? undefined : destinationTrafficPolicy(ctx as never, 'tls');
     if (d === undefined) {
       d = {
         policy: ctx.policy,
         settings,
+        tls,
         config: settings === undefined ? this.#defaultConfig : poolConfig(this.#options, settings),
         byOrigin: new Map(),
         byEndpoint: new WeakMap(),
@@ -133,10 +141,12 @@ export class Transport {
       return d;
     }
     d.policy = ctx.policy;
-    if (settings === d.settings) return d;
+    if (settings === d.settings && tls === d.tls) return d;
+    const tlsChanged = JSON.stringify(tls) !== JSON.stringify(d.tls);
     d.settings = settings;
+    d.tls = tls;
     const config = settings === undefined ? this.#defaultConfig : poolConfig(this.#options, settings);
-    if (sameConfig(config, d.config)) return d;
+    if (sameConfig(config, d.config) && !tlsChanged) return d;
     // New settings, new pools; the old ones finish what they carry and close.
     d.config = config;
     for (const pool of d.byOrigin.values()) this.#retire(pool);
@@ -152,11 +162,13 @@ export class Transport {
     this.#retired.set(pool, pool.close().then(done, done));
   }
 
-  #pool(d: DestinationPools, origin: string): Pool {
-    let pool = d.byOrigin.get(origin);
+  /** The pool of `key` (an origin; `mtls://host:port` for a mutual TLS one, whose `connect` is given). */
+  #pool(d: DestinationPools, key: string, origin: string, connect?: ReturnType<typeof mtlsConnector>): Pool {
+    let pool = d.byOrigin.get(key);
     if (pool === undefined) {
       const c = d.config;
       pool = new Pool(origin, {
+        ...(connect === undefined ? {} : { connect: connect as never }),
         connections: c.connections,
         keepAliveTimeout: c.keepAliveTimeoutMs,
         keepAliveMaxTimeout: c.keepAliveMaxTimeoutMs,
@@ -165,7 +177,7 @@ export class Transport {
         ...(c.maxConnectionAgeMs === undefined ? {} : { clientTtl: c.maxConnectionAgeMs }),
         pipelining: 1,
       });
-      d.byOrigin.set(origin, pool);
+      d.byOrigin.set(key, pool);
     }
     return pool;
   }
@@ -184,8 +196,17 @@ export class Transport {
     const d = this.#destination(ctx as TransportContext);
     let pool = d.byEndpoint.get(endpoint);
     if (pool === undefined) {
-      pool = this.#pool(d, request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`);
-      if (request.scheme === 'http') d.byEndpoint.set(endpoint, pool);
+      const tls = this.#options.tls;
+      if (tls !== undefined && ctx.service !== undefined && usesMtls(d.tls, endpoint)) {
+        const allowed = allowedIdentities(d.tls, ctx.service, endpoint, tls.trustDomain);
+        const connect = mtlsConnector(tls, endpoint, allowed, d.config.connectTimeoutMs);
+        pool = this.#pool(d, `mtls://${endpoint.address}`, `https://${endpoint.address}`, connect);
+        d.byEndpoint.set(endpoint, pool);
+      } else {
+        const origin = request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`;
+        pool = this.#pool(d, origin, origin);
+        if (request.scheme === 'http') d.byEndpoint.set(endpoint, pool);
+      }
     }
     const remaining = ctx.remainingMs();
     const waitMs =

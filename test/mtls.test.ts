@@ -1,0 +1,144 @@
+// Mutual TLS between weft services over loopback: both ends prove who they are, the client checks it is talking to the right service, connections are pooled, certificates rotate under load.
+import { CertificateAuthority, inspectCertificate } from '@weft/security';
+import express from 'express';
+import { describe, expect, it } from 'vitest';
+import { mesh, upstream } from './support/lifecycle.js';
+
+const STRICT = {
+  apiVersion: 'security.istio.io/v1',
+  kind: 'PeerAuthentication',
+  metadata: { name: 'default' },
+  spec: { mtls: { mode: 'STRICT' } },
+};
+
+/** A weft service on loopback with mTLS on, answering with the caller's principal; counts its connections. */
+async function service(ca: CertificateAuthority, name: string, extra: Record<string, unknown> = {}) {
+  const m = await mesh({ service: name, security: { identity: { ca }, ...extra }, policy: [STRICT], logger: false });
+  const app = express();
+  app.use(m.express());
+  app.get(/.*/, (req, res) => {
+    res.json({ served: name, caller: req.weft?.peer?.principal ?? null });
+  });
+  const server = await m.listen(app);
+  let connections = 0;
+  server.server.on('connection', () => connections++);
+  return { m, server, connections: () => connections };
+}
+
+describe('mutual TLS between weft services', () => {
+  it('calls a STRICT service over mTLS: the server sees the caller’s identity, and connections are reused', async () => {
+    const ca = await CertificateAuthority.create();
+    const reviews = await service(ca, 'reviews');
+    const productpage = await mesh({
+      service: 'productpage',
+      security: { identity: { ca } },
+      discovery: { static: { reviews: [reviews.server.address] } },
+      logger: false,
+    });
+    for (let i = 0; i < 20; i++) {
+      const res = await productpage.fetch('http://reviews/r');
+      expect(await res.json()).toEqual({ served: 'reviews', caller: 'cluster.local/ns/default/sa/productpage' });
+    }
+    // Keep-alive pooling: 20 sequential calls, not 20 handshakes (undici opens a second
+    // connection early on, with TLS or without).
+    expect(reviews.connections()).toBeLessThanOrEqual(2);
+    expect(reviews.m.stats().security.tlsRefused).toEqual({});
+  });
+
+  it('refuses to send to an endpoint whose certificate names another service (secure naming)', async () => {
+    const ca = await CertificateAuthority.create();
+    const impostor = await service(ca, 'ratings');
+    const productpage = await mesh({
+      service: 'productpage',
+      security: { identity: { ca } },
+      // Discovery says this address is reviews; the workload there proves it is ratings.
+      discovery: { static: { reviews: [impostor.server.address] } },
+      logger: false,
+    });
+    const error = await productpage.fetch('http://reviews/r', { weft: { retries: { attempts: 0 } } }).catch((e) => e);
+    expect(error).toMatchObject({
+      code: 'WEFT_ERR_PEER_IDENTITY',
+      flag: 'UF',
+      message: expect.stringContaining(
+        'spiffe://cluster.local/ns/default/sa/ratings, not an identity its service may have',
+      ),
+    });
+    // An endpoint labelled with the account it runs as is accepted.
+    const labelled = await mesh({
+      service: 'productpage',
+      security: { identity: { ca } },
+      discovery: {
+        static: { reviews: [{ address: impostor.server.address, labels: { 'weft.io/service-account': 'ratings' } }] },
+      },
+      logger: false,
+    });
+    expect((await labelled.fetch('http://reviews/r')).status).toBe(200);
+  });
+
+  it('sends plaintext where the rule says DISABLE or the endpoint is labelled tlsMode disabled', async () => {
+    const ca = await CertificateAuthority.create();
+    const plain = await upstream('legacy');
+    const m = await mesh({
+      service: 'productpage',
+      security: { identity: { ca } },
+      discovery: {
+        static: {
+          legacy: [plain.address],
+          old: [{ address: plain.address, labels: { 'security.istio.io/tlsMode': 'disabled' } }],
+        },
+      },
+      policy: [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name: 'legacy' },
+          spec: { host: 'legacy', trafficPolicy: { tls: { mode: 'DISABLE' } } },
+        },
+      ],
+      logger: false,
+    });
+    expect((await m.fetch('http://legacy/x')).status).toBe(200);
+    expect((await m.fetch('http://old/y')).status).toBe(200);
+    expect(plain.seen.map((s) => s.url)).toEqual(['/x', '/y']);
+  });
+
+  it('rotates one-minute certificates several times under continuous load with no failed request', async () => {
+    const ca = await CertificateAuthority.create();
+    // One-minute certificates renewed at a tenth of their life: a new one every 6 s on each side.
+    const fast = { certificateTtlMs: 60_000, renewAtFraction: 0.1 };
+    const reviews = await service(ca, 'reviews', fast);
+    const productpage = await mesh({
+      service: 'productpage',
+      security: { identity: { ca }, ...fast },
+      discovery: { static: { reviews: [reviews.server.address] } },
+      // Connections are recycled every 50 requests, so new handshakes meet new certificates.
+      policy: [{ service: 'reviews', connectionPool: { http: { maxRequestsPerConnection: 50 } } }],
+      logger: false,
+    });
+    const firstClient = productpage.identity()?.chainPem;
+    const firstServer = reviews.m.identity()?.chainPem;
+    let ok = 0;
+    const failures: string[] = [];
+    const end = Date.now() + 14_000;
+    const worker = async () => {
+      while (Date.now() < end && ok + failures.length < 100_000) {
+        try {
+          const res = await productpage.fetch('http://reviews/r');
+          await res.arrayBuffer();
+          if (res.status === 200) ok++;
+          else failures.push(`status ${res.status}`);
+        } catch (error) {
+          failures.push(String((error as Error).message));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(500);
+    const serials = (pem: string | undefined) => inspectCertificate(pem ?? '')[0]?.serialNumber;
+    expect(serials(productpage.identity()?.chainPem)).not.toBe(serials(firstClient));
+    expect(serials(reviews.m.identity()?.chainPem)).not.toBe(serials(firstServer));
+    // Several renewals, and connections made again and again (each a handshake with the certificates of the moment).
+    expect(reviews.connections()).toBeGreaterThan(10);
+  }, 30_000);
+});
