@@ -196,6 +196,14 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     localService: registry.qualify(resolved.service),
     inboundDeadlines: resolved.inboundDeadlines,
     pathNormalization: resolved.pathNormalization,
+    requestAuthentication: {
+      current: () => policy.current(),
+      workload,
+      onRefused: (reason, issuer) => {
+        securityStats.unauthenticated();
+        logger.info({ event: 'authn.refused', reason, issuer }, `token refused: ${reason}`);
+      },
+    },
     authorization: {
       current: () => policy.current(),
       workload,

@@ -1,5 +1,6 @@
 // The inbound (server) pipeline, written down once: the first layer sees a call first.
 import { compose, type Handler, type Layer, type ServerCallContext } from '@weft/core';
+import { type RequestAuthenticationOptions, requestAuthentication } from '../layers/authn/index.js';
 import { type AuthorizationOptions, authorization } from '../layers/authz/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
 
@@ -9,6 +10,8 @@ export interface ServerPipelineParts {
   localService: string;
   /** Whose propagated deadline an inbound call adopts. */
   inboundDeadlines: 'mesh' | 'any' | 'none';
+  /** The workload's RequestAuthentication rules, from the current policy. */
+  requestAuthentication: RequestAuthenticationOptions;
   /** The workload's AuthorizationPolicies, from the current policy. */
   authorization: AuthorizationOptions;
   /** Istio's path normalisation, applied to every inbound path before any layer reads it. */
@@ -25,8 +28,9 @@ export function serverLayers(parts: ServerPipelineParts): Layer<ServerCallContex
   return [
     // Outermost, so the application's time and every refusal are counted.
     stats<ServerCallContext>(parts.stats, () => local),
-    // (peer authentication happens below the pipeline, on the connection: a refused peer never
-    // sends a request. Request authentication, JWT, goes here, before authorization.)
+    // (Peer authentication happens below the pipeline, on the connection: a refused peer never sends a request.)
+    // RequestAuthentication: a bad JWT is refused (401); a good one's claims go to authorization.
+    requestAuthentication(parts.requestAuthentication),
     // AuthorizationPolicy over the proven peer, the JWT, and the normalised path: 403 before the application runs.
     authorization(parts.authorization),
   ];

@@ -46,6 +46,8 @@ export const RequestAuthentication: KindSchema = {
   kind: 'RequestAuthentication',
   versions: ['v1', 'v1beta1'],
   spec: requestAuthenticationSpec,
-  // '' : weft does not enforce this kind at all yet (issue 6).
-  unimplemented: ['', 'selector', 'targetRef', 'targetRefs', 'jwtRules'],
+  // Enforced by the mesh's request-authentication layer (jose). Not read: Gateway API attachment,
+  // the fetch timeout of a remote key set, and `presence` (Envoy's per-provider requirement; use an
+  // AuthorizationPolicy on requestPrincipals, as Istio documents).
+  unimplemented: ['targetRef', 'targetRefs', 'jwtRules[].timeout', 'jwtRules[].presence'],
 };
