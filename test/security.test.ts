@@ -103,7 +103,6 @@ describe('mutual TLS on the serving side', () => {
   it('accepts mTLS and plaintext on one port under PERMISSIVE (the default), and tells the app who called', async () => {
     const ca = await CertificateAuthority.create();
     const { m, server } = await reviews(ca);
-    expect(server.url).toMatch(/^https:/);
     expect(m.identity()?.spiffeId).toBe(id('reviews'));
     expect(await get(server, '/a', await clientOf(ca, id('productpage')))).toBe(
       `200 {"path":"/a","peer":"${TD}/ns/default/sa/productpage"}`,

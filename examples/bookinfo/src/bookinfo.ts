@@ -1,5 +1,5 @@
 // Starts Bookinfo on loopback: each service instance with its own mesh, leaves first so their addresses can go into their callers' discovery.
-import { createMesh, type Mesh, type StaticEndpoint } from '@weft/mesh';
+import { createMesh, type Mesh, type MeshOptions, type StaticEndpoint } from '@weft/mesh';
 import { detailsApp } from './services/details.js';
 import { productpageApp } from './services/productpage.js';
 import { ratingsApp } from './services/ratings.js';
@@ -10,6 +10,14 @@ export interface BookinfoOptions {
   host?: string;
   /** Namespace of every service; default `default`. */
   namespace?: string;
+  /**
+   * Mutual TLS between the services: on by default, on the embedded CA (`~/.weft/ca`, or
+   * `$WEFT_CA_DIR`); `false` turns it off. Each service runs as Istio's Bookinfo service
+   * account, `bookinfo-<service>`, so Istio's Bookinfo security YAML applies as written.
+   */
+  security?: MeshOptions['security'];
+  /** Policy every service loads (Istio YAML files, directories, objects), as one shared config. */
+  policy?: MeshOptions['policy'];
 }
 
 /** One running service instance: a workload with its own mesh, as a pod with its sidecar. */
@@ -48,13 +56,21 @@ interface Deployment {
   app(mesh: Mesh): unknown;
 }
 
+/** Istio's Bookinfo service accounts: what the security samples' principals name. */
+const serviceAccountOf = (service: string): string => `bookinfo-${service}`;
+
 function endpointOf(instance: BookinfoInstance): StaticEndpoint {
-  return { address: instance.address, labels: { version: instance.version } };
+  // The account label lets a caller check, over mTLS, that the endpoint is the service it means (secure naming).
+  return {
+    address: instance.address,
+    labels: { version: instance.version, 'weft.io/service-account': serviceAccountOf(instance.service) },
+  };
 }
 
 export async function startBookinfo(options: BookinfoOptions = {}): Promise<Bookinfo> {
   const host = options.host ?? '127.0.0.1';
   const namespace = options.namespace ?? 'default';
+  const security = options.security ?? true;
   const started: BookinfoInstance[] = [];
 
   async function deploy(d: Deployment): Promise<BookinfoInstance> {
@@ -64,6 +80,11 @@ export async function startBookinfo(options: BookinfoOptions = {}): Promise<Book
       version: d.version,
       discovery: { static: d.discovery ?? {} },
       ...(d.timeoutMs === undefined ? {} : { timeoutMs: d.timeoutMs }),
+      ...(options.policy === undefined ? {} : { policy: options.policy }),
+      security:
+        security === false
+          ? false
+          : { ...(security === true ? {} : security), serviceAccount: serviceAccountOf(d.service) },
     });
     try {
       const server = await mesh.listen(await d.app(mesh), { host, port: 0 });

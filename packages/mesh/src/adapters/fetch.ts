@@ -44,15 +44,25 @@ function headersOf(init: HeadersInit | undefined, request: Request | undefined):
  * on set-up a response body does not need: about 15 % of a weft fetch call's CPU (bench/).
  */
 function toWebStream(body: Readable, authority: string): ReadableStream<Uint8Array> {
+  // Once the reader cancels (or the stream ends), the controller takes nothing more: a late
+  // 'end' or 'error' from the destroyed Node stream must not reach it (it would throw).
+  let open = true;
   return new ReadableStream<Uint8Array>({
     start(controller) {
       body.on('data', (chunk: Buffer | string) => {
+        if (!open) return;
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         controller.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
         if ((controller.desiredSize ?? 0) <= 0) body.pause();
       });
-      body.once('end', () => controller.close());
+      body.once('end', () => {
+        if (!open) return;
+        open = false;
+        controller.close();
+      });
       body.once('error', (error) => {
+        if (!open) return;
+        open = false;
         controller.error(
           isWeftError(error)
             ? error
@@ -67,6 +77,7 @@ function toWebStream(body: Readable, authority: string): ReadableStream<Uint8Arr
       if (body.isPaused()) body.resume();
     },
     cancel(reason) {
+      open = false;
       body.destroy(reason instanceof Error ? reason : undefined);
     },
   });

@@ -17,7 +17,10 @@ export interface MeshServer {
   readonly port: number;
   /** `host:port` as discovery takes it (IPv6 in brackets). */
   readonly address: string;
-  /** `http://host:port`, or `https://` when the mesh has mTLS on (plaintext may still be accepted: PERMISSIVE). */
+  /**
+   * `http://host:port`. With mTLS on, weft clients reach the same port over mutual TLS by its
+   * `address`; plaintext through this URL is accepted while the port is PERMISSIVE.
+   */
   readonly url: string;
   /** Stops accepting, lets calls in flight finish (up to the mesh's drainTimeoutMs), then cuts the rest. */
   close(): Promise<void>;
@@ -109,7 +112,7 @@ export async function listen(
       await new Promise<void>((resolve) => front.close(() => resolve()));
       await closeApp();
     };
-    return served(server, front, stop, drainTimeoutMs, 'https');
+    return served(server, front, stop, drainTimeoutMs);
   }
   if (isFastify(app)) {
     await app.listen({ port, host });
@@ -125,16 +128,10 @@ export async function listen(
       'listen: expected an Express app, a Node request listener or a Fastify instance',
     );
   }
-  return served(server, server, stop, drainTimeoutMs, 'http');
+  return served(server, server, stop, drainTimeoutMs);
 }
 
-function served(
-  server: Server,
-  bound: NetServer,
-  stop: () => Promise<void>,
-  drainTimeoutMs: number,
-  scheme: 'http' | 'https',
-): MeshServer {
+function served(server: Server, bound: NetServer, stop: () => Promise<void>, drainTimeoutMs: number): MeshServer {
   const address = bound.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
@@ -143,7 +140,7 @@ function served(
     host: address.address,
     port: address.port,
     address: `${shown}:${address.port}`,
-    url: `${scheme}://${shown}:${address.port}`,
+    url: `http://${shown}:${address.port}`,
     close() {
       closing ??= drain(server, stop, drainTimeoutMs);
       return closing;
