@@ -3,13 +3,22 @@ import http from 'node:http';
 import { createMesh } from '@weft/mesh';
 import axios from 'axios';
 import { Pool } from 'undici';
+import { benchCredentials } from './tls.mjs';
 
 const PATH = '/json';
 
-async function weftMesh(port, policy) {
+/**
+ * The client mesh of a run. It gets the same connection cap as the bare undici Pool it is compared
+ * with (`connections: concurrency`): undici opens a second connection while the first finishes a
+ * response, so with weft's default cap (128) a closed loop of 32 keeps 64 sockets, the bare Pool 32.
+ */
+async function weftMesh(port, concurrency, policy, security = false) {
   return createMesh({
     service: 'loadgen',
     discovery: { static: { bench: [{ address: `127.0.0.1:${port}`, labels: { version: 'v1' } }] } },
+    connectionPool: { maxConnectionsPerEndpoint: concurrency },
+    logger: false,
+    security,
     ...(policy === undefined ? {} : { policy }),
   });
 }
@@ -69,6 +78,36 @@ export async function makeClient(kind, port, concurrency) {
         close: () => pool.close(),
       };
     }
+    case 'undici-mtls': {
+      // The bare mTLS client: the same certificates and keep-alive, the chain checked, no identity check.
+      const c = await benchCredentials('loadgen');
+      const pool = new Pool(`https://127.0.0.1:${port}`, {
+        connections: concurrency,
+        pipelining: 1,
+        connect: { key: c.key, cert: c.cert, ca: c.ca, checkServerIdentity: () => undefined },
+      });
+      return {
+        async send() {
+          const { statusCode, body } = await pool.request({ method: 'GET', path: PATH });
+          await body.dump();
+          if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
+        },
+        close: () => pool.close(),
+      };
+    }
+    case 'weft-mtls': {
+      // mesh.request() with mTLS on: the endpoint is called over mutual TLS and checked by SPIFFE ID.
+      const mesh = await weftMesh(port, concurrency, undefined, { identity: { caDir: process.env.WEFT_CA_DIR } });
+      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers: {}, body: null };
+      return {
+        async send() {
+          const { status, body } = await mesh.request({ ...request, headers: {} });
+          await body.dump();
+          if (status < 200 || status > 299) throw new Error(`status ${status}`);
+        },
+        close: () => mesh.close(),
+      };
+    }
     case 'weft-request':
     case 'weft-routed':
     case 'weft-routed-1000':
@@ -77,7 +116,7 @@ export async function makeClient(kind, port, concurrency) {
       // the routed kinds add a VirtualService (1 or 1,000 routes) and a DestinationRule.
       const routes = kind === 'weft-routed' ? 1 : kind === 'weft-routed-1000' ? 1000 : 0;
       const policy = kind === 'weft-guarded' ? GUARDED_POLICY : routes === 0 ? undefined : routedPolicy(routes);
-      const mesh = await weftMesh(port, policy);
+      const mesh = await weftMesh(port, concurrency, policy);
       const request = {
         method: 'GET',
         scheme: 'http',
@@ -102,13 +141,13 @@ export async function makeClient(kind, port, concurrency) {
       return { send: () => ax.get(PATH), close: async () => http.globalAgent.destroy() };
     }
     case 'weft-axios': {
-      const mesh = await weftMesh(port);
+      const mesh = await weftMesh(port, concurrency);
       const ax = mesh.axios('bench');
       return { send: () => ax.get(PATH), close: () => mesh.close() };
     }
     case 'fetch':
     case 'weft-fetch': {
-      const mesh = kind === 'weft-fetch' ? await weftMesh(port) : undefined;
+      const mesh = kind === 'weft-fetch' ? await weftMesh(port, concurrency) : undefined;
       const doFetch = mesh ? mesh.fetch : globalThis.fetch;
       const url = mesh ? `http://bench${PATH}` : `${origin}${PATH}`;
       return {

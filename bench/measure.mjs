@@ -1,6 +1,10 @@
 // One measurement: a fresh server process and a fresh load generator process, and what each reports.
 import { fork } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CertificateAuthority } from '@weft/security';
 import { busyCpuSeconds } from './host-load.mjs';
 import { PAIRS } from './options.mjs';
 
@@ -9,10 +13,23 @@ const STOP_TIMEOUT_MS = 5_000; // for a process to report and exit
 const DRAIN_MARGIN_MS = 15_000; // beyond warm-up and window, before a silent load generator counts as hung
 const PROFILES = fileURLToPath(new URL('results/profiles', import.meta.url));
 
-function spawnChild(script, args, profileName) {
+// One CA for the whole run, in a directory of its own: both sides of an mTLS pair load it
+// (weft's meshes as their embedded CA, the bare client and server to issue their certificates).
+let caDir;
+async function benchCaDir() {
+  if (caDir === undefined) {
+    const dir = join(mkdtempSync(join(tmpdir(), 'weft-bench-')), 'ca');
+    await (await CertificateAuthority.create()).save(dir);
+    caDir = dir;
+  }
+  return caDir;
+}
+
+function spawnChild(script, args, profileName, env) {
   const execArgv = profileName ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${profileName}`] : [];
   return fork(fileURLToPath(new URL(script, import.meta.url)), args, {
     execArgv,
+    env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
@@ -49,10 +66,12 @@ async function endChild(child) {
 /** One measurement: a fresh server process and a fresh load generator process. */
 export async function measure(pair, variant, round, options) {
   const spec = PAIRS[pair];
-  const serverKind = spec.side === 'server' ? spec[variant] : spec.server;
-  const clientKind = spec.side === 'client' ? spec[variant] : spec.client;
+  const both = spec.side === 'both';
+  const serverKind = both ? spec[variant].server : spec.side === 'server' ? spec[variant] : spec.server;
+  const clientKind = both ? spec[variant].client : spec.side === 'client' ? spec[variant] : spec.client;
   const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
-  const server = spawnChild('server.mjs', [serverKind], spec.side === 'server' ? profile : undefined);
+  const env = both ? { ...process.env, WEFT_CA_DIR: await benchCaDir() } : process.env;
+  const server = spawnChild('server.mjs', [serverKind], spec.side === 'server' ? profile : undefined, env);
   let loadgen;
   let stopping = false;
   try {
@@ -64,7 +83,7 @@ export async function measure(pair, variant, round, options) {
       warmupMs: options.warmupS * 1000,
       durationMs: options.durationS * 1000,
     };
-    loadgen = spawnChild('loadgen.mjs', [JSON.stringify(config)], spec.side === 'client' ? profile : undefined);
+    loadgen = spawnChild('loadgen.mjs', [JSON.stringify(config)], spec.side === 'client' ? profile : undefined, env);
     const hostBusy = {};
     loadgen.on('message', (m) => {
       if (m.type !== 'mark') return;

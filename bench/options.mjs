@@ -17,6 +17,13 @@ export const PAIRS = {
   axios: { side: 'client', server: 'node-http', plain: 'axios', weft: 'weft-axios' },
   fetch: { side: 'client', server: 'node-http', plain: 'fetch', weft: 'weft-fetch' },
   express: { side: 'server', client: 'undici', plain: 'express', weft: 'weft-express' },
+  // Mutual TLS on both ends: weft's client and server (SPIFFE identities, secure naming) against an
+  // undici Pool and node:https with the same certificates, TLS settings and keep-alive.
+  mtls: {
+    side: 'both',
+    plain: { server: 'https-mtls', client: 'undici-mtls' },
+    weft: { server: 'weft-mtls', client: 'weft-mtls' },
+  },
   fastify: { side: 'server', client: 'undici', plain: 'fastify', weft: 'weft-fastify' },
 };
 

@@ -1,8 +1,10 @@
 // Server process of one run: a bare node:http server, or Express / Fastify with or without weft, on 127.0.0.1.
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createMesh } from '@weft/mesh';
 import express from 'express';
 import Fastify from 'fastify';
+import { benchCredentials } from './tls.mjs';
 
 /** The answer of every server: 61 bytes of JSON. */
 const PAYLOAD = { message: 'hello from the weft bench', id: 123456, ok: true };
@@ -17,15 +19,34 @@ function listenNode(handler) {
   });
 }
 
+function answer(_req, res) {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
+  res.end(BODY);
+}
+
 async function start(kind) {
   const weft = kind.startsWith('weft-');
-  const mesh = weft ? await createMesh({ service: 'bench' }) : undefined;
+  const security = kind === 'weft-mtls' ? { identity: { caDir: process.env.WEFT_CA_DIR } } : false;
+  const mesh = weft ? await createMesh({ service: 'bench', security, logger: false }) : undefined;
   switch (kind) {
     case 'node-http':
-      return listenNode((_req, res) => {
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) });
-        res.end(BODY);
+      return listenNode(answer);
+    case 'https-mtls': {
+      const c = await benchCredentials('bench');
+      const server = createHttpsServer(
+        { key: c.key, cert: c.cert, ca: c.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+        answer,
+      );
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, HOST, () => resolve(server));
       });
+    }
+    case 'weft-mtls': {
+      // The front hands each TLS connection to the HTTP server: its 'connection' events count handshakes.
+      const served = await mesh.listen(answer, { host: HOST, port: 0 });
+      return Object.assign(served.server, { address: () => ({ port: served.port }) });
+    }
     case 'express':
     case 'weft-express': {
       const app = express();

@@ -27,6 +27,9 @@ export function summarize(runs, pairs, goalOf) {
         p99Ms: median(rs.map((r) => r.p99Ms)),
         clientCpuUsPerReq: median(rs.map((r) => r.clientCpuUsPerReq)),
         serverCpuUsPerReq: median(rs.map((r) => r.serverCpuUsPerReq)),
+        bothCpuUsPerReq: median(rs.map((r) => r.clientCpuUsPerReq + r.serverCpuUsPerReq)),
+        // New connections the server saw per 1,000 requests: with TLS, each is a handshake.
+        connectionsPer1k: median(rs.map((r) => (r.connections / r.requests) * 1000)),
         errors: rs.reduce((sum, r) => sum + r.errors, 0),
       };
     };
@@ -59,13 +62,21 @@ export function formatTable(summary, pairs) {
   ];
   for (const s of summary) {
     const side = pairs[s.pair].side;
-    const cpu = side === 'client' ? 'clientCpuUsPerReq' : 'serverCpuUsPerReq';
+    const cpu = side === 'client' ? 'clientCpuUsPerReq' : side === 'both' ? 'bothCpuUsPerReq' : 'serverCpuUsPerReq';
     const ratios =
       s.roundRatios.length === 0 ? '–' : `${ratio(Math.min(...s.roundRatios))}–${ratio(Math.max(...s.roundRatios))}`;
     lines.push(
       `| ${s.pair} | ${side} | ${int(s.plain.rps)} | ${int(s.weft.rps)} | **${ratio(s.ratio)}** | ${ratios} | ` +
         `${fixed(s.plain.p50Ms, 2)} → ${fixed(s.weft.p50Ms, 2)} | ${fixed(s.plain.p99Ms, 2)} → ${fixed(s.weft.p99Ms, 2)} | ` +
         `${fixed(s.plain[cpu], 0)} → ${fixed(s.weft[cpu], 0)} | ${s.meetsGoal ? 'yes' : '**no**'} (≥ ${s.goal.toFixed(2)}) |`,
+    );
+  }
+  for (const s of summary) {
+    if (pairs[s.pair].side !== 'both') continue;
+    lines.push(
+      '',
+      `${s.pair}: CPU is of client and server together; connections (TLS handshakes) per 1,000 requests: ` +
+        `${fixed(s.plain.connectionsPer1k, 2)} plain → ${fixed(s.weft.connectionsPer1k, 2)} weft.`,
     );
   }
   return lines.join('\n');

@@ -5,6 +5,7 @@ import { parseDurationMs, type TrafficPolicy } from '@weft/policy';
 import type { ClientCallContext } from '../../client/context.js';
 import type { ServiceRegistry } from '../../discovery/registry.js';
 import { destinationTrafficPolicy, resolveDestination } from '../../routing/destination.js';
+import { outlierPolicyFromDestinationRule } from '../outlier/policy.js';
 import { murmur3 } from './hash.js';
 import { type ConsistentHashSetting, hashKeyOf } from './hash-key.js';
 import type { ChoosePicker, Picker } from './index.js';
@@ -150,8 +151,8 @@ export function byDestinationRule(options: PolicyBalancerOptions | Picker = {}):
     setting: LocalityLbSetting | undefined,
   ): EndpointSnapshot => {
     if (setting?.enabled === false) return snapshot;
-    const failoverOn =
-      setting?.distribute === undefined && destinationTrafficPolicy(ctx, 'outlierDetection') !== undefined;
+    // Outlier detection of any kind (Istio's block, or only weft's A50 annotation) turns failover on.
+    const failoverOn = setting?.distribute === undefined && outlierPolicyFromDestinationRule(ctx) !== undefined;
     if (setting?.distribute === undefined && !failoverOn) return snapshot;
     const full = fullOf(ctx, snapshot);
     let g = groupCache.get(full);
