@@ -56,6 +56,8 @@ describe('mutual TLS between weft services', () => {
       logger: false,
     });
     const error = await productpage.fetch('http://reviews/r', { weft: { retries: { attempts: 0 } } }).catch((e) => e);
+    expect(productpage.stats().security.peerIdentityRefused).toBe(1);
+    expect(impostor.m.stats().inbound).toEqual([]);
     expect(error).toMatchObject({
       code: 'WEFT_ERR_PEER_IDENTITY',
       flag: 'UF',
@@ -100,6 +102,17 @@ describe('mutual TLS between weft services', () => {
     expect((await m.fetch('http://legacy/x')).status).toBe(200);
     expect((await m.fetch('http://old/y')).status).toBe(200);
     expect(plain.seen.map((s) => s.url)).toEqual(['/x', '/y']);
+    // A rule asking for TLS weft does not originate is refused, never downgraded to plaintext.
+    await m.policy.update([
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'legacy' },
+        spec: { host: 'legacy', trafficPolicy: { tls: { mode: 'SIMPLE' } } },
+      },
+    ]);
+    expect(await m.fetch('http://legacy/z').catch((e) => e)).toMatchObject({ code: 'WEFT_ERR_TLS_ORIGINATION' });
+    expect(plain.seen).toHaveLength(2);
   });
 
   it('rotates one-minute certificates several times under continuous load with no failed request', async () => {

@@ -118,7 +118,10 @@ describe('mutual TLS on the serving side', () => {
     expect(await get(server, '/', good)).toMatch(/^200 /);
 
     expect(await get(server, '/', 'plain')).toMatch(/^ERR (ECONNRESET|EPIPE)/);
-    const stranger = await clientOf(await CertificateAuthority.create(), id('productpage'));
+    const stranger = await clientOf(
+      await CertificateAuthority.create({ trustDomain: 'other.org' }),
+      'spiffe://other.org/ns/default/sa/productpage',
+    );
     // It trusts our server; our server must not trust it.
     expect(await get(server, '/', { ...stranger, ca: good.ca })).toMatch(/^ERR /);
     expect(await get(server, '/', { ca: good.ca })).toMatch(/^ERR /);

@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   WEFT_ERR_DENIED: { status: 403, flag: '', retryable: false },
   WEFT_ERR_UNAUTHENTICATED: { status: 401, flag: '', retryable: false },
   WEFT_ERR_PEER_IDENTITY: { status: 503, flag: 'UF', retryable: true },
+  WEFT_ERR_TLS_ORIGINATION: { status: 503, flag: '', retryable: false },
 } as const satisfies Record<string, { status: number; flag: string; retryable: boolean }>;
 
 export type WeftErrorCode = keyof typeof ERROR_CODES;

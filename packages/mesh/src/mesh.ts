@@ -175,7 +175,16 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     // The same certificate serves both ends: a client presents it, a server answers with it.
     ...(front === undefined || resolved.security === undefined
       ? {}
-      : { tls: { context: front.context, trustDomain: resolved.security.trustDomain } }),
+      : {
+          tls: {
+            context: front.context,
+            trustDomain: resolved.security.trustDomain,
+            refused: (endpoint: string, reason: string) => {
+              securityStats.peerIdentityRefused();
+              logger.warn({ event: 'tls.peer_identity_refused', endpoint, reason }, `call not sent: ${reason}`);
+            },
+          },
+        }),
   });
   const client = new OutboundClient(
     buildClientPipeline({

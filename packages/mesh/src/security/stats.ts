@@ -9,6 +9,8 @@ export interface SecurityStatsView {
   audited: number;
   /** Calls refused for an invalid JWT. */
   unauthenticated: number;
+  /** Outbound connections not used because the endpoint's certificate named the wrong identity (secure naming). */
+  peerIdentityRefused: number;
 }
 
 export class SecurityStats {
@@ -16,6 +18,7 @@ export class SecurityStats {
   readonly #denied = new Map<string, number>();
   #audited = 0;
   #unauthenticated = 0;
+  #peerIdentityRefused = 0;
 
   tlsRefused(reason: string): void {
     this.#tlsRefused.set(reason, (this.#tlsRefused.get(reason) ?? 0) + 1);
@@ -34,12 +37,17 @@ export class SecurityStats {
     this.#unauthenticated++;
   }
 
+  peerIdentityRefused(): void {
+    this.#peerIdentityRefused++;
+  }
+
   view(): SecurityStatsView {
     return {
       tlsRefused: Object.fromEntries(this.#tlsRefused),
       denied: Object.fromEntries(this.#denied),
       audited: this.#audited,
       unauthenticated: this.#unauthenticated,
+      peerIdentityRefused: this.#peerIdentityRefused,
     };
   }
 }

@@ -196,6 +196,18 @@ export class Transport {
     const d = this.#destination(ctx as TransportContext);
     let pool = d.byEndpoint.get(endpoint);
     if (pool === undefined) {
+      const mode = d.tls?.mode;
+      if ((mode === 'SIMPLE' || mode === 'MUTUAL') && request.scheme === 'http') {
+        // Istio would originate TLS here with the rule's own files; weft does not yet, and sending
+        // plaintext where the rule asks for TLS would be a silent downgrade.
+        return Promise.reject(
+          new WeftError(
+            'WEFT_ERR_TLS_ORIGINATION',
+            `the DestinationRule of ${ctx.service} asks for tls.mode ${mode} (TLS with its own certificates), which weft does not originate yet; call https://${request.authority} instead, or use ISTIO_MUTUAL for a weft service`,
+            { service: ctx.service },
+          ),
+        );
+      }
       const tls = this.#options.tls;
       if (tls !== undefined && ctx.service !== undefined && usesMtls(d.tls, endpoint)) {
         const allowed = allowedIdentities(d.tls, ctx.service, endpoint, tls.trustDomain);

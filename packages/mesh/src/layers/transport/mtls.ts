@@ -10,6 +10,8 @@ export interface ClientTls {
   context(): SecureContext;
   /** The mesh's trust domain, for the identity a service has by default. */
   readonly trustDomain: string;
+  /** Told when an endpoint's certificate names an identity its service may not have (for the log). */
+  refused?(endpoint: string, reason: string): void;
 }
 
 export type ClientTlsSettings = NonNullable<TrafficPolicy['tls']>;
@@ -77,12 +79,9 @@ export function mtlsConnector(
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
     const ids = uriSans(cert);
     if (ids.some((id) => allowed.has(id))) return undefined;
-    return Object.assign(
-      new Error(
-        `${endpoint.address} presented ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}, not an identity its service may have (${[...allowed].join(', ')})`,
-      ),
-      { code: PEER_IDENTITY_CODE },
-    );
+    const reason = `${endpoint.address} presented ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}, not an identity its service may have (${[...allowed].join(', ')})`;
+    tls.refused?.(endpoint.address, reason);
+    return Object.assign(new Error(reason), { code: PEER_IDENTITY_CODE });
   };
   return (_options, callback) => {
     let done = false;
