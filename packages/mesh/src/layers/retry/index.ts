@@ -65,6 +65,8 @@ interface RetryCall {
   readonly retryLimitFor: (ctx: ClientCallContext) => RetryLimit | undefined;
   /** The destination's maxRetries place this call's current retry holds, if any. */
   holding: RetryLimit | undefined;
+  /** Attempts made before p-retry's loop took over (the first is made outside it): added to its count. */
+  attemptsBefore: number;
 }
 
 /**
@@ -169,19 +171,30 @@ function sendWithin(call: RetryCall, limitMs: number): Promise<WeftResponse> {
   });
 }
 
-/** One attempt: resolves with a response to hand back, or throws AttemptFailed for the loop to judge. */
-async function attempt(call: RetryCall): Promise<WeftResponse> {
+/** One attempt: resolves with a response to hand back, or rejects with AttemptFailed for the loop to judge. */
+function attempt(call: RetryCall): Promise<WeftResponse> {
   const { ctx, policy } = call;
   const limitMs = policy.perTryTimeoutMs;
-  let response: WeftResponse;
+  let pending: Promise<WeftResponse>;
   try {
-    response =
-      limitMs === undefined || limitMs >= ctx.remainingMs()
-        ? await call.next(call.request, ctx)
-        : await sendWithin(call, limitMs);
+    pending =
+      limitMs === undefined || limitMs >= ctx.remainingMs() ? call.next(call.request, ctx) : sendWithin(call, limitMs);
   } catch (error) {
-    throw new AttemptFailed(call, error, undefined, shouldRetry(error, policy, ctx, call.request.method));
+    return Promise.reject(
+      new AttemptFailed(call, error, undefined, shouldRetry(error, policy, ctx, call.request.method)),
+    );
   }
+  return pending.then(
+    (response) => judged(call, response),
+    (error: unknown) => {
+      throw new AttemptFailed(call, error, undefined, shouldRetry(error, policy, ctx, call.request.method));
+    },
+  );
+}
+
+/** An attempt's response: handed back, or (when the policy retries it and it may be sent again) AttemptFailed. */
+function judged(call: RetryCall, response: WeftResponse): WeftResponse {
+  const { ctx, policy } = call;
   // The healthy path: one status comparison or two and the response goes back.
   if (responseRetryCondition(response, policy) === undefined && !retriableHeaderMatch(response, call.request, policy)) {
     return response;
@@ -240,7 +253,12 @@ async function onFailedAttempt(context: RetryContext): Promise<void> {
     ctx.addResponseFlag('URX');
     return;
   }
-  const delayMs = backoffDelayMs(context.attemptNumber, policy.backoffBaseMs, policy.backoffMaxMs, call.random);
+  const delayMs = backoffDelayMs(
+    context.attemptNumber + call.attemptsBefore,
+    policy.backoffBaseMs,
+    policy.backoffMaxMs,
+    call.random,
+  );
   // No retry that could not start before the deadline: answer with this attempt's outcome now.
   if (delayMs >= ctx.remainingMs()) throw failure;
   // The retry before this one has had its answer: its maxRetries place goes back (Envoy frees it at the next decision).
@@ -332,6 +350,7 @@ function run(
     withdrawn: 0,
     retryLimitFor,
     holding: undefined,
+    attemptsBefore: 0,
   };
   budget.deposit();
   const done = (): void => {
@@ -340,16 +359,24 @@ function run(
     call.holding?.give();
     call.holding = undefined;
   };
-  return pRetry(() => attempt(call), optionsFor(policy.attempts)).then(
-    (response) => {
-      done();
-      return response;
-    },
-    (error: unknown) => {
-      done();
-      return settle(error);
-    },
-  );
+  const finish = (response: WeftResponse): WeftResponse => {
+    done();
+    return response;
+  };
+  const fail = (error: unknown): WeftResponse => {
+    done();
+    return settle(error);
+  };
+  // The first attempt goes outside p-retry: most calls end with it, and p-retry's loop costs
+  // about a microsecond a call. Only a retryable failure starts the loop, for the retries left.
+  return attempt(call).then(finish, (error: unknown) => {
+    if (!(error instanceof AttemptFailed) || !error.retryable) return fail(error);
+    const first = { error, attemptNumber: 1, retriesLeft: policy.attempts } as unknown as RetryContext;
+    return onFailedAttempt(first).then(() => {
+      call.attemptsBefore = 1;
+      return pRetry(() => attempt(call), optionsFor(policy.attempts - 1)).then(finish, fail);
+    }, fail);
+  });
 }
 
 /** A streamed body is read up to the cap first: within it, the call is retried from a buffer; past it, sent once. */
