@@ -67,13 +67,20 @@ export class DestinationBreaker {
   ) {
     this.destination = destination;
     this.policy = policy;
-    const action = async (request: WeftRequest, ctx: ClientCallContext): Promise<WeftResponse> => {
-      const response = await next(request, ctx);
+    const judge = (response: WeftResponse, request: WeftRequest): WeftResponse | Promise<WeftResponse> => {
       // 4xx is the caller's: never a failure of the destination.
       if (response.status >= 400 && response.status < 500) return response;
-      if (await classify.response(response, request)) throw new FailedResponse(response);
-      return response;
+      const verdict = classify.response(response, request);
+      // A classifier that answers at once costs no extra promise; an async one (reading a body) is awaited.
+      if (verdict === false) return response;
+      if (verdict === true) throw new FailedResponse(response);
+      return verdict.then((failed) => {
+        if (failed) throw new FailedResponse(response);
+        return response;
+      });
     };
+    const action = (request: WeftRequest, ctx: ClientCallContext): Promise<WeftResponse> =>
+      next(request, ctx).then((response) => judge(response, request));
     this.#circuit = new CircuitBreaker(action, {
       // The deadline layer times calls; a second timer per call would cost and disagree.
       timeout: false,
