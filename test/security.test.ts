@@ -200,6 +200,15 @@ describe('authorization', () => {
     }
     expect(await get(server, '/public/./x/../page?q=1', 'plain')).toBe('200 {"path":"/public/page?q=1","peer":null}');
     expect(await get(server, '/admin%00', 'plain')).toMatch(/^400 /);
+    // Encoded slashes stay encoded (so /admin%2Fx is not /admin/x), or are refused when the mesh says so.
+    expect(await get(server, '/admin%2Fx', 'plain')).toBe('200 {"path":"/admin%2Fx","peer":null}');
+    const strict = await mesh({
+      service: 'details',
+      security: { identity: { ca }, escapedSlashes: 'REJECT_REQUEST' },
+      logger: false,
+    });
+    const strictServer = await strict.listen(app(strict));
+    expect(await get(strictServer, '/admin%2Fx', 'plain')).toMatch(/^400 .*encoded slash/);
   });
 });
 

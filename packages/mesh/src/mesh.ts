@@ -205,6 +205,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     localService: registry.qualify(resolved.service),
     inboundDeadlines: resolved.inboundDeadlines,
     pathNormalization: resolved.pathNormalization,
+    escapedSlashes: resolved.escapedSlashes,
     requestAuthentication: {
       current: () => policy.current(),
       workload,

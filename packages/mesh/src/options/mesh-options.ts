@@ -3,7 +3,7 @@ import { type ConfigProblem, configError } from '@weft/core';
 import { type BreakerSettings, breakerSettings, issueToProblems, OPTION_CODES, type PolicyInput } from '@weft/policy';
 import { CertificateAuthority } from '@weft/security';
 import { z } from 'zod';
-import type { PathNormalization } from '../layers/authz/normalize.js';
+import type { EscapedSlashes, PathNormalization } from '../layers/authz/normalize.js';
 import type { FailureClassifier } from '../layers/breaker/classify.js';
 import { defaultCaDir, type IdentitySetting } from '../security/identity.js';
 import {
@@ -126,6 +126,8 @@ export interface SecurityOptions {
   pathNormalization?: PathNormalization;
   /** Istio's root namespace: its PeerAuthentication and AuthorizationPolicy without selector apply mesh-wide. Default `istio-system`. */
   rootNamespace?: string;
+  /** Envoy's action on encoded slashes (`%2F`, `%5C`) the normalisation keeps: `KEEP_UNCHANGED` (default) or `REJECT_REQUEST` (400). */
+  escapedSlashes?: EscapedSlashes;
 }
 
 export interface ResolvedSecurity {
@@ -180,6 +182,7 @@ export interface ResolvedMeshOptions {
   /** `undefined` when mTLS is off. */
   security: ResolvedSecurity | undefined;
   pathNormalization: PathNormalization;
+  escapedSlashes: EscapedSlashes;
   rootNamespace: string;
   logger: Logger;
 }
@@ -297,6 +300,7 @@ const schema = z.strictObject({
         renewAtFraction: z.number().gt(0).lt(1).optional(),
         pathNormalization: z.enum(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']).optional(),
         rootNamespace: dnsLabel.optional(),
+        escapedSlashes: z.enum(['KEEP_UNCHANGED', 'REJECT_REQUEST']).optional(),
       }),
     ])
     .optional(),
@@ -376,6 +380,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     security: resolveSecurity(o.service, o.security),
     pathNormalization: (typeof o.security === 'object' ? o.security.pathNormalization : undefined) ?? 'MERGE_SLASHES',
     rootNamespace: (typeof o.security === 'object' ? o.security.rootNamespace : undefined) ?? 'istio-system',
+    escapedSlashes: (typeof o.security === 'object' ? o.security.escapedSlashes : undefined) ?? 'KEEP_UNCHANGED',
     logger: o.logger === false ? SILENT : (o.logger ?? defaultLogger()),
     breaker: {
       everyDestination:

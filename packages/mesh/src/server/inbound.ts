@@ -12,7 +12,7 @@ import {
   type WeftRequest,
   type WeftResponse,
 } from '@weft/core';
-import { normalizePath, type PathNormalization } from '../layers/authz/normalize.js';
+import { type EscapedSlashes, normalizePath, type PathNormalization } from '../layers/authz/normalize.js';
 import { DEADLINE_HEADER, PEER_HEADER } from '../layers/transport/index.js';
 import { peerIdentity } from './front.js';
 import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
@@ -93,10 +93,12 @@ export class Inbound {
   readonly #localService: string;
   readonly #inboundDeadlines: 'mesh' | 'any' | 'none';
   readonly #normalization: PathNormalization;
+  readonly #escapedSlashes: EscapedSlashes;
 
   constructor(parts: ServerPipelineParts) {
     this.#inboundDeadlines = parts.inboundDeadlines;
     this.#normalization = parts.pathNormalization;
+    this.#escapedSlashes = parts.escapedSlashes;
     this.#handler = buildServerPipeline(parts, applicationTerminal);
     this.#localService = parts.localService;
   }
@@ -132,7 +134,7 @@ export class Inbound {
     // Istio's path normalisation: what authorization matches is what the application routes on.
     const url = req.url ?? '/';
     if (this.#normalization !== 'NONE' && MAY_NEED_NORMALIZING.test(url)) {
-      const normalized = normalizePath(url, this.#normalization);
+      const normalized = normalizePath(url, this.#normalization, this.#escapedSlashes);
       if ('rejected' in normalized) {
         write(
           call,

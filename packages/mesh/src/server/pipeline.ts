@@ -16,6 +16,8 @@ export interface ServerPipelineParts {
   authorization: AuthorizationOptions;
   /** Istio's path normalisation, applied to every inbound path before any layer reads it. */
   pathNormalization: import('../layers/authz/index.js').PathNormalization;
+  /** Envoy's action on `%2F` and `%5C` where the mode does not decode them. */
+  escapedSlashes: import('../layers/authz/index.js').EscapedSlashes;
 }
 
 /**

@@ -40,6 +40,16 @@ describe('path normalisation', () => {
     expect(path('/a/../b', 'NONE')).toBe('/a/../b');
   });
 
+  it('refuses encoded slashes when told to (Envoy’s REJECT_REQUEST), unless the mode decodes them', () => {
+    expect(normalizePath('/admin%2Fsecret', 'MERGE_SLASHES', 'REJECT_REQUEST')).toEqual({
+      rejected: expect.stringContaining('%2F'),
+    });
+    expect(normalizePath('/a%5cb', 'BASE', 'REJECT_REQUEST')).toHaveProperty('rejected');
+    expect(normalizePath('/admin%2Fsecret', 'DECODE_AND_MERGE_SLASHES', 'REJECT_REQUEST')).toEqual({
+      path: '/admin/secret',
+    });
+  });
+
   it('refuses a NUL in any mode', () => {
     expect(path('/admin%00.html')).toMatch(/^REJECTED: .*NUL/);
     expect(path('/admin%00', 'NONE')).toMatch(/^REJECTED/);

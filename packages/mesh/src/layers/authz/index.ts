@@ -6,7 +6,7 @@ import { type Decision, decide, type Workload, type WorkloadPolicies, workloadPo
 
 export type { RequestAttributes } from './attributes.js';
 export { type Decision, decide, type Workload, type WorkloadPolicies, workloadPolicies } from './decide.js';
-export { type NormalizedPath, normalizePath, type PathNormalization } from './normalize.js';
+export { type EscapedSlashes, type NormalizedPath, normalizePath, type PathNormalization } from './normalize.js';
 
 /** Envoy's body for a request its RBAC filter denied: it names no policy. */
 export const DENIED_BODY_MESSAGE = 'RBAC: access denied';

@@ -9,6 +9,14 @@ export type PathNormalization = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_
 
 export type NormalizedPath = { path: string } | { rejected: string };
 
+/**
+ * Envoy's `path_with_escaped_slashes_action`, for the modes that do not decode `%2F` and `%5C`:
+ * leave them as they are, or refuse the request (400). DECODE_AND_MERGE_SLASHES decodes them whatever this says.
+ */
+export type EscapedSlashes = 'KEEP_UNCHANGED' | 'REJECT_REQUEST';
+
+const ESCAPED_SLASH = /%(2f|5c)/i;
+
 const HEX = /^[0-9a-fA-F]{2}$/;
 
 /** Characters decoded under BASE (RFC 3986's unreserved set): `-`, `.`, `_`, `~`, digits and letters. */
@@ -49,10 +57,17 @@ function removeDotSegments(path: string): string {
  * characters once (never twice), turns `\` into `/` and resolves `.` and `..`; MERGE_SLASHES
  * also merges `//`; DECODE_AND_MERGE_SLASHES first decodes `%2F` and `%5C`.
  */
-export function normalizePath(raw: string, mode: PathNormalization): NormalizedPath {
+export function normalizePath(
+  raw: string,
+  mode: PathNormalization,
+  escapedSlashes: EscapedSlashes = 'KEEP_UNCHANGED',
+): NormalizedPath {
   const end = raw.search(/[?#]/);
   let path = end === -1 ? raw : raw.slice(0, end);
   if (/%00/.test(path) || path.includes('\0')) return { rejected: 'the path holds a NUL character (%00)' };
+  if (escapedSlashes === 'REJECT_REQUEST' && mode !== 'DECODE_AND_MERGE_SLASHES' && ESCAPED_SLASH.test(path)) {
+    return { rejected: 'the path holds an encoded slash or backslash (%2F, %5C)' };
+  }
   if (mode === 'NONE') return { path };
   let decoded = '';
   for (let i = 0; i < path.length; i++) {
