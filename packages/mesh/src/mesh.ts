@@ -206,6 +206,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     inboundDeadlines: resolved.inboundDeadlines,
     pathNormalization: resolved.pathNormalization,
     escapedSlashes: resolved.escapedSlashes,
+    accessLog: resolved.accessLog,
     requestAuthentication: {
       current: () => policy.current(),
       workload,

@@ -19,6 +19,7 @@ import { stats, type TrafficStats } from '../layers/stats/index.js';
 import type { Transport } from '../layers/transport/index.js';
 import type { ResolvedMeshOptions } from '../options/mesh-options.js';
 import { resolveDestination } from '../routing/destination.js';
+import { accessLog } from '../telemetry/access-log/index.js';
 import { ClientCallContext } from './context.js';
 
 export interface ClientPipelineParts {
@@ -50,6 +51,8 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // — logical tier —
     // Outermost, so every call is counted and timed, also the ones the mesh refuses below.
     stats<ClientCallContext>(parts.stats, serviceOf),
+    // Access log (opt-in): next to stats, so a refused call is logged with its flags.
+    ...(options.accessLog === undefined ? [] : [accessLog<ClientCallContext>('source', options.accessLog)]),
     // Host → service and its endpoint snapshot; REGISTRY_ONLY refuses unknown hosts here.
     resolve<ClientCallContext>({ registry: parts.registry, outboundTrafficPolicy: options.outboundTrafficPolicy }),
     // VirtualService match → route, destination and subset; answers direct responses and redirects.

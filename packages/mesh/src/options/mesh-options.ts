@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { EscapedSlashes, PathNormalization } from '../layers/authz/normalize.js';
 import type { FailureClassifier } from '../layers/breaker/classify.js';
 import { defaultCaDir, type IdentitySetting } from '../security/identity.js';
+import { type AccessLogger, defaultAccessLogger } from '../telemetry/access-log/index.js';
 import {
   ADDRESS_EXPECTED,
   checkServiceHost,
@@ -105,6 +106,11 @@ export interface MeshOptions {
   security?: boolean | SecurityOptions;
   /** Where weft logs (TLS refusals at warn, authorization denials at info): a pino logger, or `false`. Default: pino to stderr at `$WEFT_LOG_LEVEL` or `warn`. */
   logger?: false | Logger;
+  /**
+   * Access logs, one JSON line per call in and out with Istio's default fields: `true` (every call,
+   * pino on stdout), `{ sample: 0.1 }` (a tenth of them), `{ logger }` (your own). Off by default.
+   */
+  accessLog?: boolean | { sample?: number; logger?: AccessLogger };
 }
 
 export interface SecurityOptions {
@@ -185,6 +191,8 @@ export interface ResolvedMeshOptions {
   escapedSlashes: EscapedSlashes;
   rootNamespace: string;
   logger: Logger;
+  /** `undefined` when off. */
+  accessLog: { sample: number; logger: AccessLogger } | undefined;
 }
 
 const SOURCE = 'createMesh options';
@@ -304,6 +312,23 @@ const schema = z.strictObject({
       }),
     ])
     .optional(),
+  accessLog: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        sample: z.number().min(0).max(1).optional(),
+        logger: z
+          .custom<AccessLogger>(
+            (v) => typeof v === 'object' && v !== null && typeof (v as AccessLogger).info === 'function',
+            {
+              message: 'not a logger',
+              params: { expected: 'a pino logger (or anything with an info method)' },
+            },
+          )
+          .optional(),
+      }),
+    ])
+    .optional(),
   logger: z
     .union([
       z.literal(false),
@@ -382,6 +407,13 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     rootNamespace: (typeof o.security === 'object' ? o.security.rootNamespace : undefined) ?? 'istio-system',
     escapedSlashes: (typeof o.security === 'object' ? o.security.escapedSlashes : undefined) ?? 'KEEP_UNCHANGED',
     logger: o.logger === false ? SILENT : (o.logger ?? defaultLogger()),
+    accessLog:
+      o.accessLog === undefined || o.accessLog === false
+        ? undefined
+        : {
+            sample: o.accessLog === true ? 1 : (o.accessLog.sample ?? 1),
+            logger: (o.accessLog === true ? undefined : o.accessLog.logger) ?? defaultAccessLogger(),
+          },
     breaker: {
       everyDestination:
         o.breaker?.everyDestination === true

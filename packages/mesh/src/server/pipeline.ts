@@ -3,6 +3,7 @@ import { compose, type Handler, type Layer, type ServerCallContext } from '@weft
 import { type RequestAuthenticationOptions, requestAuthentication } from '../layers/authn/index.js';
 import { type AuthorizationOptions, authorization } from '../layers/authz/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
+import { type AccessLogOptions, accessLog } from '../telemetry/access-log/index.js';
 
 export interface ServerPipelineParts {
   stats: TrafficStats;
@@ -10,6 +11,8 @@ export interface ServerPipelineParts {
   localService: string;
   /** Whose propagated deadline an inbound call adopts. */
   inboundDeadlines: 'mesh' | 'any' | 'none';
+  /** Access logs of inbound calls; `undefined` when off. */
+  accessLog: AccessLogOptions | undefined;
   /** The workload's RequestAuthentication rules, from the current policy. */
   requestAuthentication: RequestAuthenticationOptions;
   /** The workload's AuthorizationPolicies, from the current policy. */
@@ -30,6 +33,8 @@ export function serverLayers(parts: ServerPipelineParts): Layer<ServerCallContex
   return [
     // Outermost, so the application's time and every refusal are counted.
     stats<ServerCallContext>(parts.stats, () => local),
+    // Access log (opt-in): next to stats, so refusals (401, 403) are logged too.
+    ...(parts.accessLog === undefined ? [] : [accessLog<ServerCallContext>('destination', parts.accessLog)]),
     // (Peer authentication happens below the pipeline, on the connection: a refused peer never sends a request.)
     // RequestAuthentication: a bad JWT is refused (401); a good one's claims go to authorization.
     requestAuthentication(parts.requestAuthentication),
