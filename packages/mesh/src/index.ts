@@ -20,6 +20,7 @@ export {
 } from '@weft/core';
 export type { ExpressMiddleware } from './adapters/express.js';
 export type { FetchFunction, MeshRequestInit } from './adapters/fetch.js';
+export type { AdminOptions, AdminServer } from './admin/index.js';
 export { OutboundClient } from './client/client.js';
 export type { CallOverrides } from './client/context.js';
 export { buildClientPipeline, clientLayers } from './client/pipeline.js';
@@ -47,4 +48,5 @@ export {
 export type { ExplainRequest, Explanation, Setting } from './routing/explain.js';
 export type { SecurityStatsView } from './security/stats.js';
 export type { ListenOptions, MeshServer } from './server/listen.js';
+export { ISTIO_BUCKETS, ISTIO_LABELS, METRICS_CONTENT_TYPE } from './telemetry/metrics/index.js';
 export { buildServerPipeline, serverLayers } from './server/pipeline.js';
