@@ -4,6 +4,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { suggest } from '@weft/policy';
 import { runCa } from './ca-command.js';
 import { type CheckOptions, check } from './check.js';
+import { DESCRIBE_HELP, describe, formatDescription } from './describe.js';
 import { readLines } from './excerpt.js';
 import { counts, formatJson, formatText, type Report } from './format.js';
 import { ANALYZE_HELP, MAIN_HELP, VALIDATE_HELP } from './help.js';
@@ -135,13 +136,14 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return EXIT.clean;
   }
   if (first === 'ca') return runCa(rest, io);
+  if (first === 'describe') return runDescribe(rest, io);
   if (first === '--version') {
     io.stdout.write(`${version()}\n`);
     return EXIT.clean;
   }
   if (!(first in COMMANDS)) {
     const what = first.startsWith('-') ? `unknown flag ${first} before the command` : `unknown command "${first}"`;
-    const near = suggest(first, [...Object.keys(COMMANDS), 'ca']);
+    const near = suggest(first, [...Object.keys(COMMANDS), 'ca', 'describe']);
     io.stderr.write(
       `weft: ${what}${near === undefined ? '' : `; did you mean "${near}"?`}\nRun "weft --help" for usage.\n`,
     );
@@ -175,4 +177,52 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     io.stdout.write(formatText(report, { cwd, color: wantsColor(io), lines }));
   }
   return exitStatus(report);
+}
+
+/** `weft describe [--admin URL] [--output text|json] SERVICE`. */
+async function runDescribe(args: readonly string[], io: CliIo): Promise<number> {
+  let parsed: { values: { admin?: string; output?: string; help?: boolean }; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: {
+        admin: { type: 'string', default: 'http://127.0.0.1:15000' },
+        output: { type: 'string', short: 'o', default: 'text' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }) as typeof parsed;
+  } catch (error) {
+    io.stderr.write(
+      `weft describe: ${(error as Error).message.split('. ')[0]}\nRun "weft describe --help" for usage.\n`,
+    );
+    return EXIT.unusable;
+  }
+  if (parsed.values.help === true) {
+    io.stdout.write(DESCRIBE_HELP);
+    return EXIT.clean;
+  }
+  const [service] = parsed.positionals;
+  const output = parsed.values.output;
+  if (service === undefined || parsed.positionals.length > 1 || (output !== 'text' && output !== 'json')) {
+    io.stderr.write(
+      'weft describe: give one SERVICE, and --output text or json\nRun "weft describe --help" for usage.\n',
+    );
+    return EXIT.unusable;
+  }
+  const admin = parsed.values.admin as string;
+  let description: Awaited<ReturnType<typeof describe>>;
+  try {
+    description = await describe(admin, service);
+  } catch (error) {
+    io.stderr.write(`weft describe: cannot read the admin endpoint ${admin}: ${(error as Error).message}\n`);
+    return EXIT.unusable;
+  }
+  if (description === undefined) {
+    io.stderr.write(`weft describe: the mesh at ${admin} knows no service "${service}" (no endpoints, no policy)\n`);
+    return EXIT.errors;
+  }
+  io.stdout.write(output === 'json' ? `${JSON.stringify(description, null, 2)}\n` : formatDescription(description));
+  return EXIT.clean;
 }

@@ -31,6 +31,7 @@ Commands:
              hosts, unreachable routes, conflicting rules, selectors
   ca         the certificate authority: init, issue, inspect, serve
              ("weft ca --help")
+  describe   one service as a running mesh sees it, from its admin endpoint
 
 Flags:
   -h, --help      show this help
