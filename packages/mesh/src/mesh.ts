@@ -35,6 +35,7 @@ import { SecurityStats, type SecurityStatsView } from './security/stats.js';
 import type { FrontPolicy } from './server/front.js';
 import { Inbound } from './server/inbound.js';
 import { type ListenOptions, listen, type MeshServer } from './server/listen.js';
+import { DestinationReporter, MeshMetrics, SourceReporter, type WorkloadInfo } from './telemetry/metrics/index.js';
 
 type AxiosModule = typeof import('./adapters/axios.js');
 
@@ -91,6 +92,7 @@ export interface Mesh {
   stats(): MeshStats;
   /** This workload's current credentials (SPIFFE ID, certificate chain, expiry) when mTLS is on. */
   identity(): Credentials | undefined;
+  metrics(): Promise<string>;
   /**
    * Every known destination's endpoints with their outlier-detection state (ejected, until when,
    * ejections, consecutive failures) and the destination's connectionPool counts (active, waiting).
@@ -154,7 +156,16 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       throw error;
     }
   }
-  const outboundStats = new TrafficStats();
+  const self: WorkloadInfo = {
+    name: resolved.service,
+    namespace: resolved.namespace,
+    labels: resolved.labels,
+    trustDomain: resolved.security?.trustDomain,
+    principal: () => identity?.current.spiffeId,
+  };
+  const sourceReporter = new SourceReporter(self);
+  const destinationReporter = new DestinationReporter(self, registry.qualify(resolved.service));
+  const outboundStats = new TrafficStats(sourceReporter);
   const breaker = breakers({
     policyFor: breakerPolicyResolver(
       resolved.breaker.everyDestination === undefined
@@ -165,7 +176,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   });
   const outlier = outlierDetection({ policyFor: outlierPolicyFromDestinationRule });
   const limits = poolLimits({ policyFor: poolLimitsFromDestinationRule });
-  const inboundStats = new TrafficStats();
+  const inboundStats = new TrafficStats(destinationReporter);
   const transport = new Transport({
     maxConnectionsPerEndpoint: resolved.maxConnectionsPerEndpoint,
     idleTimeoutMs: resolved.idleTimeoutMs,
@@ -238,12 +249,22 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       },
     },
   });
+  let mesh: Mesh | undefined;
+  const metrics = new MeshMetrics({
+    source: sourceReporter,
+    destination: destinationReporter,
+    breakers: () => breaker.breakers(),
+    endpoints: () => mesh?.endpoints() ?? [],
+    pools: () => transport.pools(),
+    certificateNotAfter: () => identity?.current.notAfter,
+    policy: () => ({ version: policy.current().version, rejections: policy.counters.rejections }),
+  });
   const axiosModule = await loadAxiosAdapter();
   const servers = new Set<MeshServer>();
   const fetch = createMeshFetch(client);
   let closing: Promise<void> | undefined;
 
-  return {
+  mesh = {
     options: resolved,
     registry,
     policy,
@@ -272,6 +293,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     },
     stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view(), security: securityStats.view() }),
     identity: () => identity?.current,
+    metrics: () => metrics.text(),
     breakers: () => breaker.breakers(),
     onBreakerStateChange: (listener) => breaker.onStateChange(listener),
     endpoints: () =>
@@ -306,4 +328,5 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       return closing;
     },
   };
+  return mesh;
 }

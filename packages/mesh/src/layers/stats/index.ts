@@ -1,5 +1,13 @@
 // The stats layer: counts and times calls per service and endpoint, for mesh.stats() and the example's summary.
-import { type CallContext, type Handler, isWeftError, type Layer } from '@weft/core';
+import {
+  type CallContext,
+  type Handler,
+  isWeftError,
+  type Layer,
+  type WeftRequest,
+  type WeftResponse,
+} from '@weft/core';
+import type { CallSink } from '../../telemetry/metrics/istio.js';
 import { LatencyHistogram } from './histogram.js';
 
 export interface LatencyView {
@@ -62,6 +70,12 @@ class ServiceStats {
 /** Counters for one direction of traffic (outbound or inbound) of one mesh. */
 export class TrafficStats {
   readonly #services = new Map<string, ServiceStats>();
+  readonly #sink: CallSink | undefined;
+
+  /** `sink` (the mesh's metrics) is told of each call too, with its request and answer. */
+  constructor(sink?: CallSink) {
+    this.#sink = sink;
+  }
 
   #service(name: string): ServiceStats {
     let s = this.#services.get(name);
@@ -73,9 +87,18 @@ export class TrafficStats {
   }
 
   /** One finished call: its answer's `status`, or the code of the typed error it ended in. */
-  record(ctx: CallContext, name: string, status: number, errorCode: string | undefined): void {
+  record(
+    ctx: CallContext,
+    name: string,
+    status: number,
+    errorCode: string | undefined,
+    request?: WeftRequest,
+    response?: WeftResponse,
+  ): void {
     const s = this.#service(name);
     const ms = performance.now() - ctx.startedAt;
+    if (this.#sink !== undefined && request !== undefined)
+      this.#sink.record(ctx, ms, status, errorCode, request, response);
     s.requests++;
     if (errorCode === undefined) s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
     else s.errors.set(errorCode, (s.errors.get(errorCode) ?? 0) + 1);
@@ -129,7 +152,7 @@ export function stats<Ctx extends CallContext>(into: TrafficStats, name: (ctx: C
       return (request, ctx) =>
         next(request, ctx).then(
           (response) => {
-            into.record(ctx, name(ctx), response.status, undefined);
+            into.record(ctx, name(ctx), response.status, undefined, request, response);
             return response;
           },
           (error: unknown) => {
@@ -138,6 +161,7 @@ export function stats<Ctx extends CallContext>(into: TrafficStats, name: (ctx: C
               name(ctx),
               isWeftError(error) ? error.status : 500,
               isWeftError(error) ? error.code : 'UNTYPED',
+              request,
             );
             throw error;
           },
