@@ -36,6 +36,7 @@ import type { FrontPolicy } from './server/front.js';
 import { Inbound } from './server/inbound.js';
 import { type ListenOptions, listen, type MeshServer } from './server/listen.js';
 import { DestinationReporter, MeshMetrics, SourceReporter, type WorkloadInfo } from './telemetry/metrics/index.js';
+import { tracing as buildTracing } from './telemetry/tracing/index.js';
 
 type AxiosModule = typeof import('./adapters/axios.js');
 
@@ -197,8 +198,11 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
           },
         }),
   });
+  // Tracing's layers, built once and shared by both pipelines (one tracer, one set of propagators).
+  const tracing = resolved.tracing === undefined ? undefined : buildTracing(resolved.tracing);
   const client = new OutboundClient(
     buildClientPipeline({
+      tracing,
       options: resolved,
       registry,
       policy,
@@ -215,6 +219,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     stats: inboundStats,
     localService: registry.qualify(resolved.service),
     inboundDeadlines: resolved.inboundDeadlines,
+    tracing,
     pathNormalization: resolved.pathNormalization,
     escapedSlashes: resolved.escapedSlashes,
     accessLog: resolved.accessLog,

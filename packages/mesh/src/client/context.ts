@@ -45,4 +45,6 @@ export class ClientCallContext extends CallContext {
   inheritedDeadline: number | undefined = undefined;
   /** Whether the request body may be sent again (buffered, or none); set by the adapter or the retry layer. */
   replayable = true;
+  /** The call's trace context (an OpenTelemetry Context holding its span), set by the tracing layer for its attempts. */
+  trace: unknown = undefined;
 }

@@ -20,6 +20,7 @@ import type { Transport } from '../layers/transport/index.js';
 import type { ResolvedMeshOptions } from '../options/mesh-options.js';
 import { resolveDestination } from '../routing/destination.js';
 import { accessLog } from '../telemetry/access-log/index.js';
+import type { Tracing } from '../telemetry/tracing/index.js';
 import { ClientCallContext } from './context.js';
 
 export interface ClientPipelineParts {
@@ -32,6 +33,8 @@ export interface ClientPipelineParts {
   policy: PolicyStore;
   stats: TrafficStats;
   transport: Transport;
+  /** The mesh's tracing layers; `undefined` when tracing is off. */
+  tracing?: Tracing | undefined;
 }
 
 const PASSTHROUGH = 'passthrough';
@@ -51,6 +54,9 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // — logical tier —
     // Outermost, so every call is counted and timed, also the ones the mesh refuses below.
     stats<ClientCallContext>(parts.stats, serviceOf),
+    // Tracing, the call's span and x-request-id: near the top, so the span covers every retry and
+    // refusal (NR, REGISTRY_ONLY), and above the access log, so the id it logs is the call's.
+    ...(parts.tracing === undefined ? [] : [parts.tracing.call]),
     // Access log (opt-in): next to stats, so a refused call is logged with its flags.
     ...(options.accessLog === undefined ? [] : [accessLog<ClientCallContext>('source', options.accessLog)]),
     // Host → service and its endpoint snapshot; REGISTRY_ONLY refuses unknown hosts here.
@@ -76,6 +82,9 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // Hedging (opt-in per route or call): a backup attempt when the first is slow, on the same budget;
     // below retry, so a hedged pair is one attempt to it, and above balance, so each picks its endpoint.
     hedge({ budgetFor: budgets, latency: (service, q) => parts.stats.latencyQuantile(service, q) }),
+    // Tracing, a CLIENT span per attempt (what goes on the wire, its headers written here): below
+    // retry and hedge, so each attempt gets its own; above the breaker, so a refused attempt shows.
+    ...(parts.tracing === undefined ? [] : [parts.tracing.attempt]),
     // — balancer tier —
     // The destination's failure-rate breaker (opt-in): an open one refuses the whole destination
     // (UO) before an endpoint is picked; below retry, so each attempt counts and an open breaker

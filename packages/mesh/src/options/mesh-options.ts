@@ -8,6 +8,12 @@ import type { FailureClassifier } from '../layers/breaker/classify.js';
 import { defaultCaDir, type IdentitySetting } from '../security/identity.js';
 import { type AccessLogger, defaultAccessLogger } from '../telemetry/access-log/index.js';
 import {
+  PROPAGATOR_NAMES,
+  type ResolvedTracing,
+  resolveTracing,
+  type TracingOptions,
+} from '../telemetry/tracing/options.js';
+import {
   ADDRESS_EXPECTED,
   checkServiceHost,
   DNS_LABEL_EXPECTED,
@@ -104,6 +110,12 @@ export interface MeshOptions {
    * Off by default.
    */
   security?: boolean | SecurityOptions;
+  /**
+   * Spans for every call through @opentelemetry/api, W3C/B3 propagation and x-request-id, carried
+   * from an inbound call to the calls made while handling it (docs/tracing.md). On by default;
+   * without an OpenTelemetry SDK the spans are the API's no-op. `false` turns it all off.
+   */
+  tracing?: boolean | TracingOptions;
   /** Where weft logs (TLS refusals at warn, authorization denials at info): a pino logger, or `false`. Default: pino to stderr at `$WEFT_LOG_LEVEL` or `warn`. */
   logger?: false | Logger;
   /**
@@ -191,6 +203,8 @@ export interface ResolvedMeshOptions {
   escapedSlashes: EscapedSlashes;
   rootNamespace: string;
   logger: Logger;
+  /** `undefined` when tracing is off. */
+  tracing: ResolvedTracing | undefined;
   /** `undefined` when off. */
   accessLog: { sample: number; logger: AccessLogger } | undefined;
 }
@@ -329,6 +343,21 @@ const schema = z.strictObject({
       }),
     ])
     .optional(),
+  tracing: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        propagators: z.array(z.enum(PROPAGATOR_NAMES as [string, ...string[]])).optional(),
+        tracerProvider: z
+          .custom<NonNullable<TracingOptions['tracerProvider']>>(
+            (v) =>
+              typeof v === 'object' && v !== null && typeof (v as { getTracer?: unknown }).getTracer === 'function',
+            { message: 'not a TracerProvider', params: { expected: 'an OpenTelemetry TracerProvider' } },
+          )
+          .optional(),
+      }),
+    ])
+    .optional(),
   logger: z
     .union([
       z.literal(false),
@@ -407,6 +436,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     rootNamespace: (typeof o.security === 'object' ? o.security.rootNamespace : undefined) ?? 'istio-system',
     escapedSlashes: (typeof o.security === 'object' ? o.security.escapedSlashes : undefined) ?? 'KEEP_UNCHANGED',
     logger: o.logger === false ? SILENT : (o.logger ?? defaultLogger()),
+    tracing: resolveTracing(o.tracing as boolean | TracingOptions | undefined),
     accessLog:
       o.accessLog === undefined || o.accessLog === false
         ? undefined

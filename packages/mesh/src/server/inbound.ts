@@ -4,6 +4,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { debuglog } from 'node:util';
+import { type Context, context } from '@opentelemetry/api';
 import {
   type Handler,
   isWeftError,
@@ -43,6 +44,12 @@ export class InboundCall extends ServerCallContext {
   /** The framework's continuation: Express's next(), Fastify's hook done(). Used once, then dropped. */
   proceed: () => void = noop;
   #settle: ((response: WeftResponse) => void) | undefined = undefined;
+  /** With tracing on: the application always runs inside this call's context, for the calls it makes. */
+  inContext = false;
+  /** The call's trace (an OpenTelemetry Context holding its span), set by the tracing layer. */
+  traceContext: Context | undefined = undefined;
+  /** The call's x-request-id (its own, or made here at the edge), set by the tracing layer. */
+  requestId: string | undefined = undefined;
 
   /** Hands the call to the application; the pipeline's terminal resolves when `finish` is called. */
   forward(settle: (response: WeftResponse) => void): void {
@@ -58,8 +65,12 @@ export class InboundCall extends ServerCallContext {
     // With a propagated deadline, the application runs inside this call's context, so the calls it
     // makes inherit what is left of it. Without one there is nothing to inherit, and the process is
     // spared AsyncLocalStorage's per-promise cost.
-    if (this.deadline === Number.POSITIVE_INFINITY) proceed();
-    else inboundCalls.run(this, proceed);
+    // With tracing on it always runs inside it (the trace and x-request-id go on with the calls it
+    // makes); inside the trace's OpenTelemetry context too, so the application's own spans nest
+    // under the call's when an SDK registered a context manager (without one, `with` just calls).
+    if (this.deadline === Number.POSITIVE_INFINITY && !this.inContext) proceed();
+    else if (this.traceContext === undefined) inboundCalls.run(this, proceed);
+    else context.with(this.traceContext, runInCall, undefined, this, proceed);
   }
 
   /** Called once the application's response is sent or its client went away. */
@@ -72,6 +83,10 @@ export class InboundCall extends ServerCallContext {
 }
 
 const NO_HEADERS = Object.freeze({});
+
+function runInCall(call: InboundCall, proceed: () => void): void {
+  inboundCalls.run(call, proceed);
+}
 
 /** A path that normalisation could change: a percent sign, a backslash, a dot segment or a double slash. */
 const MAY_NEED_NORMALIZING = /%|\\|\/\.|\/\//;
@@ -94,8 +109,10 @@ export class Inbound {
   readonly #inboundDeadlines: 'mesh' | 'any' | 'none';
   readonly #normalization: PathNormalization;
   readonly #escapedSlashes: EscapedSlashes;
+  readonly #inContext: boolean;
 
   constructor(parts: ServerPipelineParts) {
+    this.#inContext = parts.tracing !== undefined;
     this.#inboundDeadlines = parts.inboundDeadlines;
     this.#normalization = parts.pathNormalization;
     this.#escapedSlashes = parts.escapedSlashes;
@@ -121,6 +138,7 @@ export class Inbound {
     call.peer = peerIdentity(req.socket);
     call.res = res;
     call.proceed = proceed;
+    call.inContext = this.#inContext;
     const trust = this.#inboundDeadlines;
     if (trust !== 'none') {
       const header = req.headers[DEADLINE_HEADER];

@@ -4,6 +4,7 @@ import { type RequestAuthenticationOptions, requestAuthentication } from '../lay
 import { type AuthorizationOptions, authorization } from '../layers/authz/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
 import { type AccessLogOptions, accessLog } from '../telemetry/access-log/index.js';
+import type { Tracing } from '../telemetry/tracing/index.js';
 
 export interface ServerPipelineParts {
   stats: TrafficStats;
@@ -11,6 +12,8 @@ export interface ServerPipelineParts {
   localService: string;
   /** Whose propagated deadline an inbound call adopts. */
   inboundDeadlines: 'mesh' | 'any' | 'none';
+  /** The mesh's tracing layers; `undefined` when tracing is off. */
+  tracing: Tracing | undefined;
   /** Access logs of inbound calls; `undefined` when off. */
   accessLog: AccessLogOptions | undefined;
   /** The workload's RequestAuthentication rules, from the current policy. */
@@ -33,6 +36,9 @@ export function serverLayers(parts: ServerPipelineParts): Layer<ServerCallContex
   return [
     // Outermost, so the application's time and every refusal are counted.
     stats<ServerCallContext>(parts.stats, () => local),
+    // Tracing: the SERVER span and x-request-id (made here at the edge); near the top, so the span
+    // covers authn/authz refusals, and above the access log, so the id it logs is the one made here.
+    ...(parts.tracing === undefined ? [] : [parts.tracing.inbound]),
     // Access log (opt-in): next to stats, so refusals (401, 403) are logged too.
     ...(parts.accessLog === undefined ? [] : [accessLog<ServerCallContext>('destination', parts.accessLog)]),
     // (Peer authentication happens below the pipeline, on the connection: a refused peer never sends a request.)

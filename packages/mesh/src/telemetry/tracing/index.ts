@@ -1,0 +1,39 @@
+// Tracing: spans for every call through @opentelemetry/api, W3C and B3 propagation, x-request-id, carried across a hop.
+import { trace } from '@opentelemetry/api';
+import type { Layer, ServerCallContext } from '@weft/core';
+import type { ClientCallContext } from '../../client/context.js';
+import { TRACER_NAME, type TracingParts, traceAttempts, traceCalls, traceInbound } from './layer.js';
+import type { ResolvedTracing } from './options.js';
+import { extractor, injector } from './propagation.js';
+
+export { TRACER_NAME, type TracedCall } from './layer.js';
+export {
+  PROPAGATOR_NAMES,
+  type PropagatorName,
+  type ResolvedTracing,
+  resolveTracing,
+  TRACING_DEFAULTS,
+  type TracingOptions,
+} from './options.js';
+export { REQUEST_ID_HEADER } from './propagation.js';
+
+/** The layers of one mesh's tracing, built once: the client's call and attempt layers, the server's. */
+export interface Tracing {
+  call: Layer<ClientCallContext>;
+  attempt: Layer<ClientCallContext>;
+  inbound: Layer<ServerCallContext>;
+}
+
+/**
+ * Builds the tracing layers. The tracer comes from the option's provider or the global one: the
+ * global tracer is a proxy that follows an SDK registered later, and is the API's no-op until then.
+ */
+export function tracing(options: ResolvedTracing): Tracing {
+  const provider = options.tracerProvider ?? trace.getTracerProvider();
+  const parts: TracingParts = {
+    tracer: provider.getTracer(TRACER_NAME),
+    inject: injector(options.propagators),
+    extract: extractor(),
+  };
+  return { call: traceCalls(parts), attempt: traceAttempts(parts), inbound: traceInbound(parts) };
+}

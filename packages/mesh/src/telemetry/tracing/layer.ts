@@ -1,0 +1,289 @@
+// The tracing layers: the call's span and one span per attempt on the client, the inbound call's span on the server.
+import {
+  type Attributes,
+  type Context,
+  context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapPropagator,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import { type Handler, isWeftError, type Layer, type ServerCallContext, type WeftRequest } from '@weft/core';
+import type { ClientCallContext } from '../../client/context.js';
+import { inboundCalls } from '../../server/inbound.js';
+import { newRequestId, REQUEST_ID_HEADER } from './propagation.js';
+
+/** The instrumentation scope of weft's spans. */
+export const TRACER_NAME = '@weft/mesh';
+
+// Stable HTTP semantic conventions (opentelemetry.io/docs/specs/semconv/http/http-spans), and weft's own.
+const METHOD = 'http.request.method';
+const STATUS = 'http.response.status_code';
+const RESEND_COUNT = 'http.request.resend_count';
+const SERVER_ADDRESS = 'server.address';
+const SERVER_PORT = 'server.port';
+const URL_FULL = 'url.full';
+const URL_PATH = 'url.path';
+const URL_QUERY = 'url.query';
+const URL_SCHEME = 'url.scheme';
+const PEER_ADDRESS = 'network.peer.address';
+const PEER_PORT = 'network.peer.port';
+const CLIENT_ADDRESS = 'client.address';
+const PROTOCOL_VERSION = 'network.protocol.version';
+const ERROR_TYPE = 'error.type';
+/** Envoy's tag for the request id (`guid:x-request-id`), so Istio users find traces by it as before. */
+const REQUEST_ID = 'guid:x-request-id';
+const DESTINATION_SERVICE = 'weft.destination.service';
+const DESTINATION_SUBSET = 'weft.destination.subset';
+const ROUTE_NAME = 'weft.route.name';
+const VIRTUAL_SERVICE = 'weft.route.virtual_service';
+const RESPONSE_FLAGS = 'weft.response_flags';
+const LOCAL_SERVICE = 'weft.service';
+
+/** The methods semconv knows; any other is reported as `_OTHER`. */
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
+const methodOf = (method: string): string => (KNOWN_METHODS.has(method) ? method : '_OTHER');
+
+/** `host` and `port` of an authority (`reviews:9080`, `[::1]:80`); the port is undefined when absent. */
+function splitAuthority(authority: string): [string, number | undefined] {
+  const colon = authority.lastIndexOf(':');
+  if (colon === -1 || authority.endsWith(']')) return [authority, undefined];
+  const port = Number(authority.slice(colon + 1));
+  return Number.isInteger(port) ? [authority.slice(0, colon), port] : [authority, undefined];
+}
+
+/** What the tracing layers of one mesh share: the tracer and the formats calls are written and read in. */
+export interface TracingParts {
+  tracer: Tracer;
+  /** Writes the configured formats on outbound calls. */
+  inject: TextMapPropagator;
+  /** Reads every format from inbound calls. */
+  extract: TextMapPropagator;
+}
+
+/** The inbound call's trace as the outbound side reads it (set on InboundCall by the server layer). */
+export interface TracedCall {
+  traceContext: Context | undefined;
+  requestId: string | undefined;
+}
+
+/** The status of a span for a response: an error from 5xx on the client side, as semconv says; servers own 4xx. */
+function endWithResponse(span: Span, status: number, serverSide: boolean): void {
+  span.setAttribute(STATUS, status);
+  if (status >= 500 || (!serverSide && status >= 400)) {
+    span.setAttribute(ERROR_TYPE, String(status));
+    if (status >= 500 || !serverSide) span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
+}
+
+function endWithError(span: Span, error: unknown): void {
+  const code = isWeftError(error) ? error.code : ((error as { name?: string } | null)?.name ?? 'Error');
+  span.setAttribute(ERROR_TYPE, code);
+  if (isWeftError(error)) {
+    span.setAttribute(STATUS, error.status);
+    // The events the issue names, on the span that saw the refusal.
+    if (error.code === 'WEFT_ERR_CIRCUIT_OPEN')
+      span.addEvent('weft.breaker.open', { [DESTINATION_SERVICE]: error.service ?? '' });
+    else if (error.code === 'WEFT_ERR_DENIED') span.addEvent('weft.policy.denied', { 'weft.reason': error.message });
+    else if (error.code === 'WEFT_ERR_UNAUTHENTICATED')
+      span.addEvent('weft.policy.unauthenticated', { 'weft.reason': error.message });
+  }
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+  span.end();
+}
+
+/**
+ * The call's span (INTERNAL: the logical call, retries and hedges included) and x-request-id.
+ * Its parent is the application's active span if it made one, else the inbound call this call is
+ * made while handling (AsyncLocalStorage), so traces continue across a hop with no application code.
+ * The call carries the caller's x-request-id, else the inbound call's, else a new one (the edge).
+ */
+export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
+  const { tracer } = parts;
+  return {
+    role: 'trace-call',
+    wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
+      return (request, ctx) => {
+        const inbound = inboundCalls.getStore() as TracedCall | undefined;
+        let requestId = request.headers[REQUEST_ID_HEADER];
+        if (typeof requestId !== 'string' || requestId === '') requestId = inbound?.requestId ?? newRequestId();
+        // The call's own copy of the request and its headers: the id and the attempts' trace headers
+        // are written there, never into an object the caller may send again (mesh.request()).
+        request = { ...request, headers: { ...request.headers, [REQUEST_ID_HEADER]: requestId } };
+        let parent = context.active();
+        if (parent === ROOT_CONTEXT || trace.getSpan(parent) === undefined) {
+          parent = inbound?.traceContext ?? parent;
+        }
+        const method = methodOf(request.method);
+        const span = tracer.startSpan(`${method} ${request.authority}`, { kind: SpanKind.INTERNAL }, parent);
+        const recording = span.isRecording();
+        // With nothing to carry (no SDK, no inbound trace, no baggage) the attempts have nothing to do.
+        if (recording || parent !== ROOT_CONTEXT || isSpanContextValid(span.spanContext())) {
+          ctx.trace = trace.setSpan(parent, span);
+        }
+        if (!recording) return next(request, ctx);
+        const [host, port] = splitAuthority(request.authority);
+        span.setAttribute(METHOD, method);
+        span.setAttribute(SERVER_ADDRESS, host);
+        if (port !== undefined) span.setAttribute(SERVER_PORT, port);
+        span.setAttribute(REQUEST_ID, requestId);
+        return next(request, ctx).then(
+          (response) => {
+            callAttributes(span, ctx);
+            endWithResponse(span, response.status, false);
+            return response;
+          },
+          (error: unknown) => {
+            callAttributes(span, ctx);
+            endWithError(span, error);
+            throw error;
+          },
+        );
+      };
+    },
+  };
+}
+
+/** What routing and balancing decided, known once the call is done. */
+function callAttributes(span: Span, ctx: ClientCallContext): void {
+  if (ctx.service !== undefined) span.setAttribute(DESTINATION_SERVICE, ctx.service);
+  if (ctx.subset !== undefined) span.setAttribute(DESTINATION_SUBSET, ctx.subset);
+  const route = ctx.route;
+  if (route !== undefined) {
+    span.setAttribute(VIRTUAL_SERVICE, route.virtualService);
+    if (route.name !== undefined) span.setAttribute(ROUTE_NAME, route.name);
+  }
+  if (ctx.responseFlags !== '') span.setAttribute(RESPONSE_FLAGS, ctx.responseFlags);
+  if (ctx.attempt > 1) span.setAttribute(RESEND_COUNT, ctx.attempt - 1);
+}
+
+/**
+ * One CLIENT span per attempt, the child of the call's span, written into the attempt's headers
+ * in the configured formats: the server's span is the child of the attempt that reached it.
+ */
+export function traceAttempts(parts: TracingParts): Layer<ClientCallContext> {
+  const { tracer, inject } = parts;
+  return {
+    role: 'trace-attempt',
+    wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
+      return (request, ctx) => {
+        const call = ctx.trace as Context | undefined;
+        if (call === undefined) return next(request, ctx);
+        const callSpan = trace.getSpan(call);
+        // An unsampled or no-op call: no attempt spans, but what came in (trace, baggage) goes on.
+        if (callSpan === undefined || !callSpan.isRecording()) {
+          inject.inject(call, request.headers, defaultTextMapSetter);
+          return next(request, ctx);
+        }
+        const method = methodOf(request.method);
+        const resend = ctx.attempt - 1;
+        const attributes: Attributes = {
+          [METHOD]: method,
+          [URL_FULL]: `${request.scheme}://${request.authority}${request.path}`,
+          [PROTOCOL_VERSION]: '1.1',
+        };
+        if (resend > 0) attributes[RESEND_COUNT] = resend;
+        const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes }, call);
+        inject.inject(trace.setSpan(call, span), request.headers, defaultTextMapSetter);
+        return next(request, ctx).then(
+          (response) => {
+            attemptAttributes(span, ctx);
+            endWithResponse(span, response.status, false);
+            return response;
+          },
+          (error: unknown) => {
+            attemptAttributes(span, ctx);
+            endWithError(span, error);
+            throw error;
+          },
+        );
+      };
+    },
+  };
+}
+
+function attemptAttributes(span: Span, ctx: ClientCallContext): void {
+  const endpoint = ctx.endpoint;
+  if (endpoint !== undefined) {
+    span.setAttribute(SERVER_ADDRESS, endpoint.host);
+    span.setAttribute(SERVER_PORT, endpoint.port);
+    span.setAttribute(PEER_ADDRESS, endpoint.host);
+    span.setAttribute(PEER_PORT, endpoint.port);
+  }
+  if (ctx.service !== undefined) span.setAttribute(DESTINATION_SERVICE, ctx.service);
+  if (ctx.subset !== undefined) span.setAttribute(DESTINATION_SUBSET, ctx.subset);
+  if (ctx.responseFlags !== '') span.setAttribute(RESPONSE_FLAGS, ctx.responseFlags);
+}
+
+/**
+ * The inbound call's SERVER span, its parent read from whichever format the caller sent, and
+ * its x-request-id (the caller's, or a new one when this is the edge, written into the request
+ * the application sees). Both are kept on the call for the outbound calls made while handling it.
+ */
+export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
+  const { tracer, extract } = parts;
+  return {
+    role: 'trace-inbound',
+    wrap(next: Handler<ServerCallContext>): Handler<ServerCallContext> {
+      return (request, ctx) => {
+        const call = ctx as ServerCallContext & TracedCall;
+        const headers = request.headers;
+        let requestId = headers[REQUEST_ID_HEADER];
+        if (typeof requestId !== 'string' || requestId === '') {
+          requestId = newRequestId();
+          headers[REQUEST_ID_HEADER] = requestId;
+        }
+        call.requestId = requestId;
+        const parent = extract.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+        const method = methodOf(request.method);
+        const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
+        const recording = span.isRecording();
+        if (recording || parent !== ROOT_CONTEXT || isSpanContextValid(span.spanContext())) {
+          call.traceContext = trace.setSpan(parent, span);
+        }
+        if (!recording) return next(request, ctx);
+        serverAttributes(span, request, ctx, method, requestId);
+        return next(request, ctx).then(
+          (response) => {
+            endWithResponse(span, response.status, true);
+            return response;
+          },
+          (error: unknown) => {
+            endWithError(span, error);
+            throw error;
+          },
+        );
+      };
+    },
+  };
+}
+
+function serverAttributes(
+  span: Span,
+  request: WeftRequest,
+  ctx: ServerCallContext,
+  method: string,
+  requestId: string,
+): void {
+  const path = request.path;
+  const query = path.indexOf('?');
+  const [host, port] = splitAuthority(request.authority);
+  span.setAttribute(METHOD, method);
+  span.setAttribute(URL_SCHEME, request.scheme);
+  span.setAttribute(URL_PATH, query === -1 ? path : path.slice(0, query));
+  if (query !== -1) span.setAttribute(URL_QUERY, path.slice(query + 1));
+  span.setAttribute(SERVER_ADDRESS, host);
+  span.setAttribute(SERVER_PORT, port ?? ctx.localPort);
+  if (ctx.remoteAddress !== undefined) span.setAttribute(CLIENT_ADDRESS, ctx.remoteAddress);
+  span.setAttribute(PROTOCOL_VERSION, '1.1');
+  span.setAttribute(REQUEST_ID, requestId);
+  span.setAttribute(LOCAL_SERVICE, ctx.localService);
+  if (ctx.peer !== undefined) span.setAttribute('weft.peer.principal', ctx.peer.principal);
+}

@@ -1,0 +1,222 @@
+// Tracing across hops: one trace through three services, a span per retry attempt, and the headers each format puts on the wire.
+import type { IncomingHttpHeaders } from 'node:http';
+import { SpanKind } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import type { Mesh, MeshOptions } from '@weft/mesh';
+import express from 'express';
+import { describe, expect, it } from 'vitest';
+import { mesh } from './support/lifecycle.js';
+
+type Propagators = NonNullable<Exclude<MeshOptions['tracing'], boolean | undefined>['propagators']>;
+
+/** A tracer provider per service, all exporting to one in-memory exporter, as three processes' SDKs would to one collector. */
+function providerFor(service: string, exporter: InMemorySpanExporter): BasicTracerProvider {
+  return new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': service }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+}
+
+/**
+ * A → B → C on loopback, each an Express app behind its own mesh. A calls B with axios, B calls C
+ * with fetch; neither copies a header. C answers 503 to its first call and records what it saw;
+ * B's policy retries 5xx. `tracing` is each mesh's tracing option (`undefined`: the default).
+ */
+async function chain(tracing: (service: string) => MeshOptions['tracing']) {
+  const seenByC: IncomingHttpHeaders[] = [];
+  const seenByB: IncomingHttpHeaders[] = [];
+  const servers: Record<string, { m: Mesh; address: string }> = {};
+
+  const c = await mesh({ service: 'c', tracing: tracing('c'), logger: false });
+  const cApp = express();
+  cApp.use(c.express());
+  cApp.get('/c', (req, res) => {
+    seenByC.push({ ...req.headers });
+    if (seenByC.length === 1) res.status(503).end();
+    else res.json({ ok: true });
+  });
+  servers.c = { m: c, address: (await c.listen(cApp)).address };
+
+  const b = await mesh({
+    service: 'b',
+    tracing: tracing('b'),
+    logger: false,
+    discovery: { static: { c: [servers.c.address] } },
+    policy: [{ service: 'c', retries: { attempts: 2, retryOn: '5xx', backoff: '1ms' } }],
+  });
+  const bApp = express();
+  bApp.use(b.express());
+  bApp.get('/b', async (req, res) => {
+    seenByB.push({ ...req.headers });
+    const answer = await b.fetch('http://c/c');
+    res.status(answer.status).json(await answer.json());
+  });
+  servers.b = { m: b, address: (await b.listen(bApp)).address };
+
+  const a = await mesh({
+    service: 'a',
+    tracing: tracing('a'),
+    logger: false,
+    discovery: { static: { b: [servers.b.address] } },
+  });
+  const aApp = express();
+  aApp.use(a.express());
+  aApp.get('/a', async (_req, res) => {
+    const answer = await a.axios('b').get('/b');
+    res.json(answer.data);
+  });
+  const front = await a.listen(aApp);
+  return { url: front.url, seenByB, seenByC };
+}
+
+const byKind = (spans: ReadableSpan[], service: string, kind: SpanKind) =>
+  spans.filter((s) => s.resource.attributes['service.name'] === service && s.kind === kind);
+const idOf = (s: ReadableSpan | undefined) => s?.spanContext().spanId;
+const parentOf = (s: ReadableSpan | undefined) => s?.parentSpanContext?.spanId;
+
+describe.each<[string, Propagators]>([
+  ['W3C trace context', ['tracecontext', 'baggage']],
+  ['B3 single header', ['b3', 'baggage']],
+  ['B3 multi header', ['b3multi', 'baggage']],
+])('a three-service chain propagating %s', (_name, propagators) => {
+  it('makes one trace with parent/child links across the hops and a span per retry attempt', async () => {
+    const exporter = new InMemorySpanExporter();
+    const { url, seenByB, seenByC } = await chain((service) => ({
+      tracerProvider: providerFor(service, exporter),
+      propagators,
+    }));
+    const res = await fetch(`${url}/a`, { headers: { baggage: 'user=alice' } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+    // 3 SERVER spans (A, B, C twice), 2 call spans (A, B), 3 attempts (A once, B twice).
+    await expect.poll(() => exporter.getFinishedSpans().length).toBe(9);
+    const spans = exporter.getFinishedSpans();
+
+    const traceIds = new Set(spans.map((s) => s.spanContext().traceId));
+    expect(traceIds.size).toBe(1);
+    const [traceId] = [...traceIds] as [string];
+
+    const [aServer] = byKind(spans, 'a', SpanKind.SERVER);
+    const [aCall] = byKind(spans, 'a', SpanKind.INTERNAL);
+    const [aAttempt] = byKind(spans, 'a', SpanKind.CLIENT);
+    const [bServer] = byKind(spans, 'b', SpanKind.SERVER);
+    const [bCall] = byKind(spans, 'b', SpanKind.INTERNAL);
+    const bAttempts = byKind(spans, 'b', SpanKind.CLIENT).sort(
+      (x, y) =>
+        Number(x.attributes['http.request.resend_count'] ?? 0) - Number(y.attributes['http.request.resend_count'] ?? 0),
+    );
+    const cServers = byKind(spans, 'c', SpanKind.SERVER).sort(
+      (x, y) => Number(x.attributes['http.response.status_code']) - Number(y.attributes['http.response.status_code']),
+    );
+    expect(bAttempts).toHaveLength(2);
+    expect(cServers).toHaveLength(2);
+
+    // A's edge starts the trace; every hop is the child of the attempt that reached it.
+    expect(aServer?.parentSpanContext).toBeUndefined();
+    expect(parentOf(aCall)).toBe(idOf(aServer));
+    expect(parentOf(aAttempt)).toBe(idOf(aCall));
+    expect(parentOf(bServer)).toBe(idOf(aAttempt));
+    expect(parentOf(bCall)).toBe(idOf(bServer));
+    expect(bAttempts.map(parentOf)).toEqual([idOf(bCall), idOf(bCall)]);
+    // The 503 went to C's first server span from the first attempt, the 200 to the second from the retry.
+    expect(cServers.map((s) => s.attributes['http.response.status_code'])).toEqual([200, 503]);
+    expect(parentOf(cServers[1])).toBe(idOf(bAttempts[0]));
+    expect(parentOf(cServers[0])).toBe(idOf(bAttempts[1]));
+
+    // What the attempts and the call say, in the HTTP semantic conventions and weft's own names.
+    expect(bAttempts[0]?.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'http.response.status_code': 503,
+      'weft.destination.service': 'c.default.svc.cluster.local',
+    });
+    expect(bAttempts[0]?.attributes['http.request.resend_count']).toBeUndefined();
+    expect(bAttempts[1]?.attributes).toMatchObject({
+      'http.request.resend_count': 1,
+      'http.response.status_code': 200,
+    });
+    // The attempt names the endpoint it went to; the call names the logical destination.
+    expect(bAttempts[1]?.attributes).toMatchObject({
+      'network.peer.address': '127.0.0.1',
+      'server.port': expect.any(Number),
+    });
+    expect(bCall?.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'server.address': 'c',
+      'http.response.status_code': 200,
+      'weft.destination.service': 'c.default.svc.cluster.local',
+      'http.request.resend_count': 1,
+    });
+    expect(cServers[0]?.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'url.path': '/c',
+      'url.scheme': 'http',
+    });
+
+    // The headers C's application saw on the retried call: its parent is B's second attempt.
+    const parent = idOf(bAttempts[1]);
+    const headers = seenByC[1] ?? {};
+    if (propagators.includes('tracecontext')) {
+      expect(headers.traceparent).toBe(`00-${traceId}-${parent}-01`);
+      expect(headers.b3).toBeUndefined();
+      expect(headers['x-b3-traceid']).toBeUndefined();
+    }
+    if (propagators.includes('b3')) {
+      expect(headers.b3).toBe(`${traceId}-${parent}-1`);
+      expect(headers.traceparent).toBeUndefined();
+      expect(headers['x-b3-traceid']).toBeUndefined();
+    }
+    if (propagators.includes('b3multi')) {
+      expect(headers['x-b3-traceid']).toBe(traceId);
+      expect(headers['x-b3-spanid']).toBe(parent);
+      expect(headers['x-b3-sampled']).toBe('1');
+      expect(headers.traceparent).toBeUndefined();
+      expect(headers.b3).toBeUndefined();
+    }
+    // Baggage from the edge continued across both hops.
+    expect(headers.baggage).toContain('user=alice');
+
+    // x-request-id: made at A's edge, the same in B and at C on both attempts, and on every span.
+    const requestId = aServer?.attributes['guid:x-request-id'];
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seenByB.map((h) => h['x-request-id'])).toEqual([requestId]);
+    expect(seenByC.map((h) => h['x-request-id'])).toEqual([requestId, requestId]);
+    expect(cServers.map((s) => s.attributes['guid:x-request-id'])).toEqual([requestId, requestId]);
+  });
+});
+
+describe('tracing without an OpenTelemetry SDK', () => {
+  it("carries the caller's trace and x-request-id through to C unchanged", async () => {
+    const { url, seenByC } = await chain(() => undefined);
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const res = await fetch(`${url}/a`, { headers: { traceparent, 'x-request-id': 'abc-123' } });
+    expect(res.status).toBe(200);
+    // No SDK: no spans of weft's own, so the caller's span context is passed on as it came (as Envoy does).
+    expect(seenByC.map((h) => h.traceparent)).toEqual([traceparent, traceparent]);
+    expect(seenByC.map((h) => h['x-request-id'])).toEqual(['abc-123', 'abc-123']);
+  });
+
+  it('still makes an x-request-id at the edge and carries it to every hop', async () => {
+    const { url, seenByB, seenByC } = await chain(() => undefined);
+    await (await fetch(`${url}/a`)).arrayBuffer();
+    const id = seenByB[0]?.['x-request-id'];
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seenByC.map((h) => h['x-request-id'])).toEqual([id, id]);
+    expect(seenByC[0]?.traceparent).toBeUndefined();
+  });
+});
+
+describe('tracing: false', () => {
+  it('adds no header and no request id', async () => {
+    const { url, seenByC } = await chain(() => false);
+    await (await fetch(`${url}/a`)).arrayBuffer();
+    expect(seenByC[1]?.['x-request-id']).toBeUndefined();
+    expect(seenByC[1]?.traceparent).toBeUndefined();
+    expect(seenByC[1]?.['x-b3-traceid']).toBeUndefined();
+  });
+});
