@@ -4,6 +4,7 @@ import { createMesh } from '@weft/mesh';
 import axios from 'axios';
 import { Pool } from 'undici';
 import { benchCredentials } from './tls.mjs';
+import { startBenchTracing } from './tracing.mjs';
 
 const PATH = '/json';
 
@@ -12,7 +13,7 @@ const PATH = '/json';
  * with (`connections: concurrency`): undici opens a second connection while the first finishes a
  * response, so with weft's default cap (128) a closed loop of 32 keeps 64 sockets, the bare Pool 32.
  */
-async function weftMesh(port, concurrency, policy, security = false) {
+async function weftMesh(port, concurrency, policy, security = false, tracing = undefined) {
   return createMesh({
     service: 'loadgen',
     discovery: { static: { bench: [{ address: `127.0.0.1:${port}`, labels: { version: 'v1' } }] } },
@@ -20,6 +21,7 @@ async function weftMesh(port, concurrency, policy, security = false) {
     logger: false,
     security,
     ...(policy === undefined ? {} : { policy }),
+    ...(tracing === undefined ? {} : { tracing }),
   });
 }
 
@@ -98,6 +100,22 @@ export async function makeClient(kind, port, concurrency) {
     case 'weft-mtls': {
       // mesh.request() with mTLS on: the endpoint is called over mutual TLS and checked by SPIFFE ID.
       const mesh = await weftMesh(port, concurrency, undefined, { identity: { caDir: process.env.WEFT_CA_DIR } });
+      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers: {}, body: null };
+      return {
+        async send() {
+          const { status, body } = await mesh.request({ ...request, headers: {} });
+          await body.dump();
+          if (status < 200 || status > 299) throw new Error(`status ${status}`);
+        },
+        close: () => mesh.close(),
+      };
+    }
+    case 'weft-untraced':
+    case 'weft-traced-1':
+    case 'weft-traced-100': {
+      // mesh.request() as weft-request, with tracing off, or on under sdk-node at 1 % / 100 % (bench/tracing.mjs).
+      await startBenchTracing(kind, 'loadgen');
+      const mesh = await weftMesh(port, concurrency, undefined, false, kind !== 'weft-untraced');
       const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers: {}, body: null };
       return {
         async send() {

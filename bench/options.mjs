@@ -25,6 +25,32 @@ export const PAIRS = {
     weft: { server: 'weft-mtls', client: 'weft-mtls' },
   },
   fastify: { side: 'server', client: 'undici', plain: 'fastify', weft: 'weft-fastify' },
+  // Tracing (docs/tracing.md): weft with tracing off against weft with it on and no SDK (the default:
+  // the API's no-op, x-request-id, propagation), with sdk-node at 1 % (Istio's default) and at 100 %.
+  tracing: { side: 'client', server: 'node-http', plain: 'weft-untraced', weft: 'weft-request', goal: 0.95 },
+  'tracing-1': { side: 'client', server: 'node-http', plain: 'weft-untraced', weft: 'weft-traced-1', goal: 0.9 },
+  'tracing-100': { side: 'client', server: 'node-http', plain: 'weft-untraced', weft: 'weft-traced-100', goal: 0.5 },
+  'express-tracing': {
+    side: 'server',
+    client: 'undici',
+    plain: 'weft-express-untraced',
+    weft: 'weft-express',
+    goal: 0.95,
+  },
+  'express-tracing-1': {
+    side: 'server',
+    client: 'undici',
+    plain: 'weft-express-untraced',
+    weft: 'weft-express-traced-1',
+    goal: 0.9,
+  },
+  'express-tracing-100': {
+    side: 'server',
+    client: 'undici',
+    plain: 'weft-express-untraced',
+    weft: 'weft-express-traced-100',
+    goal: 0.5,
+  },
 };
 
 export const DEFAULTS = {

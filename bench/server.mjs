@@ -5,6 +5,7 @@ import { createMesh } from '@weft/mesh';
 import express from 'express';
 import Fastify from 'fastify';
 import { benchCredentials } from './tls.mjs';
+import { startBenchTracing } from './tracing.mjs';
 
 /** The answer of every server: 61 bytes of JSON. */
 const PAYLOAD = { message: 'hello from the weft bench', id: 123456, ok: true };
@@ -27,7 +28,10 @@ function answer(_req, res) {
 async function start(kind) {
   const weft = kind.startsWith('weft-');
   const security = kind === 'weft-mtls' ? { identity: { caDir: process.env.WEFT_CA_DIR } } : false;
-  const mesh = weft ? await createMesh({ service: 'bench', security, logger: false }) : undefined;
+  // Tracing pairs: off (`-untraced`), or sdk-node at 1 % / 100 % (`-traced-N`, bench/tracing.mjs); on with no SDK otherwise.
+  await startBenchTracing(kind, 'bench');
+  const tracing = !kind.endsWith('-untraced');
+  const mesh = weft ? await createMesh({ service: 'bench', security, logger: false, tracing }) : undefined;
   switch (kind) {
     case 'node-http':
       return listenNode(answer);
@@ -48,7 +52,10 @@ async function start(kind) {
       return Object.assign(served.server, { address: () => ({ port: served.port }) });
     }
     case 'express':
-    case 'weft-express': {
+    case 'weft-express':
+    case 'weft-express-untraced':
+    case 'weft-express-traced-1':
+    case 'weft-express-traced-100': {
       const app = express();
       if (mesh) app.use(mesh.express());
       app.get('/json', (_req, res) => {

@@ -220,3 +220,77 @@ describe('tracing: false', () => {
     expect(seenByC[1]?.['x-b3-traceid']).toBeUndefined();
   });
 });
+
+describe('events on the spans', () => {
+  it("records a policy denial on the server's span", async () => {
+    const exporter = new InMemorySpanExporter();
+    const c = await mesh({
+      service: 'c',
+      logger: false,
+      tracing: { tracerProvider: providerFor('c', exporter) },
+      policy: [
+        {
+          apiVersion: 'security.istio.io/v1',
+          kind: 'AuthorizationPolicy',
+          metadata: { name: 'deny-all' },
+          spec: { action: 'DENY', rules: [{}] },
+        },
+      ],
+    });
+    const app = express();
+    app.use(c.express());
+    app.get('/', (_req, res) => {
+      res.end('never');
+    });
+    const server = await c.listen(app);
+    const res = await fetch(`${server.url}/`);
+    expect(res.status).toBe(403);
+    await expect.poll(() => exporter.getFinishedSpans().length).toBe(1);
+    const [span] = exporter.getFinishedSpans();
+    expect(span?.kind).toBe(SpanKind.SERVER);
+    expect(span?.attributes).toMatchObject({ 'http.response.status_code': 403, 'error.type': 'WEFT_ERR_DENIED' });
+    expect(span?.events.map((e) => e.name)).toEqual(['weft.policy.denied']);
+  });
+
+  it("records an open breaker on the call's span, not on an attempt's", async () => {
+    const exporter = new InMemorySpanExporter();
+    const down = await express()
+      .get('/', (_req, res) => {
+        res.status(503).end();
+      })
+      .listen(0, '127.0.0.1');
+    await new Promise((resolve) => down.once('listening', resolve));
+    const m = await mesh({
+      service: 'a',
+      logger: false,
+      tracing: { tracerProvider: providerFor('a', exporter) },
+      discovery: { static: { c: [`127.0.0.1:${(down.address() as { port: number }).port}`] } },
+      breaker: { everyDestination: { minimumCalls: 2 } },
+    });
+    try {
+      const codes: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const outcome = await m
+          .fetch('http://c/', { weft: { retries: { attempts: 0 } } })
+          .then(async (r) => {
+            await r.arrayBuffer();
+            return String(r.status);
+          })
+          .catch((e: { code?: string; cause?: { code?: string } }) => e.code ?? e.cause?.code ?? 'untyped');
+        codes.push(outcome);
+      }
+      expect(codes.at(-1)).toBe('WEFT_ERR_CIRCUIT_OPEN');
+      const calls = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.INTERNAL);
+      const refused = calls.filter((s) => s.attributes['error.type'] === 'WEFT_ERR_CIRCUIT_OPEN');
+      expect(refused.length).toBeGreaterThan(0);
+      for (const s of refused) {
+        expect(s.events.map((e) => e.name)).toEqual(['weft.breaker.open']);
+        expect(s.attributes['weft.response_flags']).toBe('UO');
+      }
+      const attempts = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+      expect(attempts.flatMap((s) => s.events)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => down.close(resolve));
+    }
+  });
+});

@@ -14,7 +14,14 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { type Handler, isWeftError, type Layer, type ServerCallContext, type WeftRequest } from '@weft/core';
+import {
+  type Handler,
+  isWeftError,
+  type Layer,
+  type ServerCallContext,
+  type WeftError,
+  type WeftRequest,
+} from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { inboundCalls } from '../../server/inbound.js';
 import { newRequestId, REQUEST_ID_HEADER } from './propagation.js';
@@ -83,17 +90,25 @@ function endWithResponse(span: Span, status: number, serverSide: boolean): void 
   span.end();
 }
 
-function endWithError(span: Span, error: unknown): void {
-  const code = isWeftError(error) ? error.code : ((error as { name?: string } | null)?.name ?? 'Error');
-  span.setAttribute(ERROR_TYPE, code);
+/** The events a refusal leaves on the call's (or inbound call's) span: a breaker open, a policy denial. */
+function refusalEvent(span: Span, error: WeftError): void {
+  if (error.code === 'WEFT_ERR_CIRCUIT_OPEN') {
+    span.addEvent('weft.breaker.open', { [DESTINATION_SERVICE]: error.service ?? '' });
+  } else if (error.code === 'WEFT_ERR_DENIED') {
+    span.addEvent('weft.policy.denied', { 'weft.reason': error.message });
+  } else if (error.code === 'WEFT_ERR_UNAUTHENTICATED') {
+    span.addEvent('weft.policy.unauthenticated', { 'weft.reason': error.message });
+  }
+}
+
+/** Ends a span with an error; `events` on the call's and the inbound call's spans (an attempt's leaves them to its call). */
+function endWithError(span: Span, error: unknown, events: boolean): void {
   if (isWeftError(error)) {
+    span.setAttribute(ERROR_TYPE, error.code);
     span.setAttribute(STATUS, error.status);
-    // The events the issue names, on the span that saw the refusal.
-    if (error.code === 'WEFT_ERR_CIRCUIT_OPEN')
-      span.addEvent('weft.breaker.open', { [DESTINATION_SERVICE]: error.service ?? '' });
-    else if (error.code === 'WEFT_ERR_DENIED') span.addEvent('weft.policy.denied', { 'weft.reason': error.message });
-    else if (error.code === 'WEFT_ERR_UNAUTHENTICATED')
-      span.addEvent('weft.policy.unauthenticated', { 'weft.reason': error.message });
+    if (events) refusalEvent(span, error);
+  } else {
+    span.setAttribute(ERROR_TYPE, (error as { name?: string } | null)?.name ?? 'Error');
   }
   span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
   span.end();
@@ -142,7 +157,7 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
           },
           (error: unknown) => {
             callAttributes(span, ctx);
-            endWithError(span, error);
+            endWithError(span, error, true);
             throw error;
           },
         );
@@ -200,7 +215,7 @@ export function traceAttempts(parts: TracingParts): Layer<ClientCallContext> {
           },
           (error: unknown) => {
             attemptAttributes(span, ctx);
-            endWithError(span, error);
+            endWithError(span, error, false);
             throw error;
           },
         );
@@ -256,7 +271,7 @@ export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
             return response;
           },
           (error: unknown) => {
-            endWithError(span, error);
+            endWithError(span, error, true);
             throw error;
           },
         );

@@ -52,9 +52,9 @@ export function hasGlobalTracerProvider(): boolean {
  * Needs `@opentelemetry/sdk-node` and `@opentelemetry/exporter-trace-otlp-proto` (0.208) installed.
  */
 export async function startTracing(options: StartTracingOptions): Promise<TracingHandle> {
-  if (hasGlobalTracerProvider()) return { started: false, shutdown: async () => {} };
   const ratio = options.samplingRatio ?? START_TRACING_DEFAULTS.samplingRatio;
   if (!(ratio >= 0 && ratio <= 1)) throw new RangeError(`samplingRatio: found ${ratio}, expected a number in 0…1`);
+  if (hasGlobalTracerProvider()) return { started: false, shutdown: async () => {} };
   const { NodeSDK, resources, tracing } = await import('@opentelemetry/sdk-node');
   const exporter = options.exporter ?? (await otlpExporter(options.endpoint));
   const attributes: Record<string, string> = {
@@ -70,6 +70,9 @@ export async function startTracing(options: StartTracingOptions): Promise<Tracin
     // weft writes and reads trace headers itself (the mesh's `tracing.propagators`); no HTTP instrumentation,
     // which would trace every call a second time.
     instrumentations: [],
+    // Traces only: sdk-node would otherwise start an OTLP log exporter by default. `$OTEL_LOGS_EXPORTER`
+    // (and `$OTEL_METRICS_EXPORTER`, off unless set) still turn them on.
+    ...(process.env.OTEL_LOGS_EXPORTER === undefined ? { logRecordProcessors: [] } : {}),
   });
   sdk.start();
   return { started: true, shutdown: () => sdk.shutdown() };
