@@ -337,7 +337,9 @@ interface WithNodeResponse {
 function sentBytes(ctx: CallContext): number {
   const length = (ctx as WithNodeResponse).res?.getHeader('content-length');
   const n = typeof length === 'number' ? length : typeof length === 'string' ? Number(length) : 0;
-  return n >= 0 ? n : 0;
+  // NaN (a malformed header) and negatives count as nothing sent.
+  if (!(n > 0)) return 0;
+  return n;
 }
 
 /** `reporter="destination"`: the calls this workload receives, labelled with the caller mTLS proved. */
