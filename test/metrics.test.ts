@@ -182,6 +182,37 @@ describe('Istio standard metrics', () => {
     expect(expiry).toBe((back.identity()?.notAfter.getTime() ?? 0) / 1000);
   });
 
+  it('tells a spent retry budget from spent attempts', async () => {
+    const back = await mesh({ service: 'backend', logger: false });
+    const server = await backend(back);
+    const front = await mesh({
+      service: 'frontend',
+      discovery: { static: { backend: [server.address] } },
+      // Istio's retryBudget with no concurrency floor: a retry past the budget is refused.
+      policy: [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name: 'backend' },
+          spec: { host: 'backend', trafficPolicy: { retryBudget: { percent: 0, minRetryConcurrency: 0 } } },
+        },
+      ],
+      logger: false,
+    });
+    const res = await front.fetch('http://backend/fail/1', { weft: { retries: { attempts: 2, retryOn: '503' } } });
+    expect(res.status).toBe(503);
+    await res.text();
+    const s = parse(await front.metrics());
+    const backendService = { destination_service: 'backend.default.svc.cluster.local' };
+    expect(find(s, 'istio_requests_total', { response_code: '503' })[0]?.labels.response_flags).toBe('URX');
+    expect(value(s, 'weft_retries_exhausted_total', { ...backendService, cause: 'budget' })).toBe(1);
+    expect(value(s, 'weft_retries_exhausted_total', { ...backendService, cause: 'attempts' })).toBe(0);
+    // Fewer retries than the policy's two, and each one reached the backend.
+    const sent = value(parse(await back.metrics()), 'istio_requests_total', { response_code: '503' }) ?? 0;
+    expect(value(s, 'weft_retries_total', backendService)).toBe(sent - 1);
+    expect(sent - 1).toBeLessThan(2);
+  });
+
   it('labels calls the mesh refuses with their response flags and counts weft’s own events', async () => {
     const back = await mesh({ service: 'backend', logger: false });
     const server = await backend(back);
@@ -206,9 +237,9 @@ describe('Istio standard metrics', () => {
     expect(failed).toHaveLength(1);
     expect(failed[0]?.labels.response_flags).toBe('URX');
     expect(value(s, 'weft_retries_total', { destination_service: 'backend.default.svc.cluster.local' })).toBe(2);
-    expect(value(s, 'weft_retries_exhausted_total', { destination_service: 'backend.default.svc.cluster.local' })).toBe(
-      1,
-    );
+    const backendService = { destination_service: 'backend.default.svc.cluster.local' };
+    expect(value(s, 'weft_retries_exhausted_total', { ...backendService, cause: 'attempts' })).toBe(1);
+    expect(value(s, 'weft_retries_exhausted_total', { ...backendService, cause: 'budget' })).toBe(0);
     const nowhere = find(s, 'istio_requests_total', { destination_service_name: 'nowhere' });
     expect(nowhere[0]?.labels.response_flags).toMatch(/UF/);
     expect(value(s, 'weft_policy_updates_rejected_total', {})).toBe(1);

@@ -1,6 +1,7 @@
 // Istio's standard HTTP metrics, recorded per call into label sets resolved once and reused.
 import type { CallContext, ServerCallContext, WeftHeaders, WeftRequest, WeftResponse } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
+import { retryPolicyFor } from '../../layers/retry/policy.js';
 
 /** Envoy's default histogram bounds, which Istio's sidecars use for all three histograms. */
 export const ISTIO_BUCKETS: readonly number[] = [
@@ -182,8 +183,10 @@ abstract class Reporter {
 export class DestinationCounts {
   /** Attempts after the first. */
   retries = 0;
-  /** Calls answered with URX: their retries (or the destination's retry budget) ran out. */
+  /** Calls answered with URX because every retry the policy allows was spent. */
   retriesExhausted = 0;
+  /** Calls answered with URX because the destination's retry budget refused a retry the policy allowed. */
+  budgetExhausted = 0;
   /** Calls refused UO by the destination's connectionPool limits. */
   poolOverflows = 0;
   /** Calls refused UO by an open circuit breaker. */
@@ -254,7 +257,7 @@ export class SourceReporter extends Reporter implements CallSink {
         series = this.intern(this.#labels(ctx, status, flags));
         byFlags.flagged.set(flags, series);
       }
-      countFlags(entry.counts, flags, errorCode);
+      countFlags(entry.counts, flags, errorCode, ctx);
     }
     const attempt = ctx.attempt;
     if (attempt > 1) entry.counts.retries += attempt - 1;
@@ -320,8 +323,19 @@ function destinationPrincipal(self: WorkloadInfo, name: string, namespace: strin
   return `spiffe://${self.trustDomain}/ns/${namespace}/sa/${labels['weft.io/service-account'] ?? name}`;
 }
 
-function countFlags(counts: DestinationCounts, flags: string, errorCode: string | undefined): void {
-  if (flags.includes('URX')) counts.retriesExhausted++;
+function countFlags(counts: DestinationCounts, flags: string, errorCode: string | undefined, ctx: CallContext): void {
+  if (flags.includes('URX')) {
+    // The retry layer flags URX when the attempts ran out or when the budget refused one: fewer
+    // retries than the call's policy allows means the budget did (read on this rare path only).
+    let allowed = 0;
+    try {
+      allowed = retryPolicyFor(ctx as ClientCallContext).attempts;
+    } catch {
+      // A malformed per-call override never reached the retry loop; count it as attempts spent.
+    }
+    if (ctx.attempt - 1 < allowed) counts.budgetExhausted++;
+    else counts.retriesExhausted++;
+  }
   if (flags.includes('UO')) {
     if (errorCode === POOL_OVERFLOW) counts.poolOverflows++;
     else if (errorCode === CIRCUIT_OPEN) counts.breakerRejections++;

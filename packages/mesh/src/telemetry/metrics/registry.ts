@@ -199,9 +199,13 @@ function weftMetrics(sources: MeshMetricsSources): ScrapedMetric[] {
     ),
     new ScrapedMetric(
       'weft_retries_exhausted_total',
-      'Calls answered with URX: the retry attempts or the destination retry budget ran out',
+      'Calls answered with URX, by cause: every retry the policy allows spent (attempts), or the destination retry budget refused one (budget)',
       'counter',
-      perDestination(sources, (c) => c.retriesExhausted),
+      () =>
+        [...sources.source.destinations()].flatMap(([service, c]) => [
+          { labels: { destination_service: service, cause: 'attempts' }, value: c.retriesExhausted },
+          { labels: { destination_service: service, cause: 'budget' }, value: c.budgetExhausted },
+        ]),
     ),
     new ScrapedMetric('weft_upstream_overflow_total', 'Calls refused or cut short UO, by cause', 'counter', () =>
       [...sources.source.destinations()].flatMap(([service, c]) => [
