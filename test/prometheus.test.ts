@@ -186,9 +186,13 @@ describe.skipIf(PROMETHEUS === undefined)('a real Prometheus scraping weft', () 
     expect(await call('/ok/0')).toBe(200);
     expect(await call('/fail/0')).toBe(503);
     const backendSeries = 'istio_requests_total{reporter="destination",destination_workload="backend"}';
-    await until('two scrapes of the phase-0 counts', 20_000, async () => {
-      const samples = await query(prom, `count_over_time(${backendSeries}[1m])`);
-      return samples.length === 2 && samples.every((s) => Number(s.value?.[1]) >= 2);
+    const frontendSeries = 'istio_requests_total{reporter="source",source_workload="frontend"}';
+    await until('two scrapes of the phase-0 counts from each mesh', 20_000, async () => {
+      for (const series of [backendSeries, frontendSeries]) {
+        const samples = await query(prom, `count_over_time(${series}[1m])`);
+        if (samples.length !== 2 || samples.some((s) => Number(s.value?.[1]) < 2)) return false;
+      }
+      return true;
     });
     const before = Date.now() / 1000;
 
@@ -204,22 +208,33 @@ describe.skipIf(PROMETHEUS === undefined)('a real Prometheus scraping weft', () 
     expect(statuses.filter((s) => s === 200)).toHaveLength(OK_CALLS);
     expect(statuses.filter((s) => s === 503)).toHaveLength(FAILED_CALLS);
     const total = OK_CALLS + FAILED_CALLS + 2;
-    await until('Prometheus to scrape the final counts', 20_000, async () => {
-      const r = await query(prom, `sum(${backendSeries})`);
-      return Number(r[0]?.value?.[1]) === total;
+    await until('Prometheus to scrape the final counts of both meshes', 20_000, async () => {
+      for (const series of [backendSeries, frontendSeries]) {
+        const r = await query(prom, `sum(${series})`);
+        if (Number(r[0]?.value?.[1]) !== total) return false;
+      }
+      return true;
     });
     await sleep(SCRAPE_INTERVAL_S * 1000 + 200);
 
-    // The window: from just before the last scrape that saw only phase 0 to just after the last scrape.
-    const raw = await query(prom, `${backendSeries.replace('}', ',response_code="200"}')}[2m]`);
-    const samples = (raw[0]?.values ?? []).map(([t, v]) => [t, Number(v)] as const);
-    const start = samples.filter(([t, v]) => v === 1 && t <= before).at(-1)?.[0];
-    const last = samples.at(-1)?.[0];
-    expect(start, 'a scrape between phase 0 and phase 1').toBeDefined();
-    const from = (start as number) - 0.05;
-    const at = (last as number) + 0.05;
-    const sampled = (last as number) - (start as number);
-    const window = `${Math.round((at - from) * 1000)}ms`;
+    // The window of a target (each is scraped on its own schedule): from just before its last
+    // scrape that saw only phase 0 to just after its last scrape. Prometheus extrapolates a rate
+    // over the 0.1 s beyond the samples alike for every series of the target, so rates are the
+    // phase-1 counts over the time between those two scrapes.
+    const windowOf = async (series: string) => {
+      const raw = await query(prom, `${series.replace('}', ',response_code="200"}')}[2m]`);
+      const samples = (raw[0]?.values ?? []).map(([t, v]) => [t, Number(v)] as const);
+      const start = samples.filter(([t, v]) => v === 1 && t <= before).at(-1)?.[0];
+      const last = samples.at(-1)?.[0];
+      expect(start, `a scrape of ${series} between phase 0 and phase 1`).toBeDefined();
+      const at = (last as number) + 0.05;
+      return {
+        at,
+        sampled: (last as number) - (start as number),
+        window: `${Math.round((at - (start as number) + 0.05) * 1000)}ms`,
+      };
+    };
+    const { at, sampled, window } = await windowOf(backendSeries);
     const svc = 'destination_service=~"backend.default.svc.cluster.local"';
 
     // Service dashboard, "Incoming Requests By Source And Response Code" (rate by response code).
@@ -243,17 +258,19 @@ describe.skipIf(PROMETHEUS === undefined)('a real Prometheus scraping weft', () 
     expect(success).toBeCloseTo(OK_CALLS / (OK_CALLS + FAILED_CALLS), 2);
 
     // Workload dashboard (frontend), "Outgoing Requests By Destination And Response Code": the source side agrees.
+    const front = await windowOf(frontendSeries);
     const outgoing = await query(
       prom,
-      `round(sum(rate(istio_requests_total{reporter="source",source_workload="frontend",source_workload_namespace="default"}[${window}])) by (destination_service, response_code), 0.001)`,
-      at,
+      `round(sum(rate(istio_requests_total{reporter="source",source_workload="frontend",source_workload_namespace="default"}[${front.window}])) by (destination_service, response_code), 0.001)`,
+      front.at,
     );
     expect(outgoing.map((r) => r.metric.destination_service)).toEqual([
       'backend.default.svc.cluster.local',
       'backend.default.svc.cluster.local',
     ]);
     const outRate = (code: string) => Number(outgoing.find((r) => r.metric.response_code === code)?.value?.[1]);
-    expect(outRate('200') / outRate('503')).toBeCloseTo(OK_CALLS / FAILED_CALLS, 1);
+    expect(outRate('200')).toBeCloseTo(OK_CALLS / front.sampled, 1);
+    expect(outRate('503')).toBeCloseTo(FAILED_CALLS / front.sampled, 1);
 
     // Service dashboard, "Incoming Request Duration By Source": p50, p90, p99. FAILED_CALLS answers
     // land at or below 25 ms (well under 100), OK_CALLS in (100, 250]: histogram_quantile interpolates
