@@ -48,5 +48,5 @@ export {
 export type { ExplainRequest, Explanation, Setting } from './routing/explain.js';
 export type { SecurityStatsView } from './security/stats.js';
 export type { ListenOptions, MeshServer } from './server/listen.js';
-export { ISTIO_BUCKETS, ISTIO_LABELS, METRICS_CONTENT_TYPE } from './telemetry/metrics/index.js';
 export { buildServerPipeline, serverLayers } from './server/pipeline.js';
+export { ISTIO_BUCKETS, ISTIO_LABELS, METRICS_CONTENT_TYPE } from './telemetry/metrics/index.js';
