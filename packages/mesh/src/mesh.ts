@@ -7,6 +7,7 @@ import type { FastifyPluginCallback } from 'fastify';
 import { type ExpressMiddleware, meshExpress } from './adapters/express.js';
 import { meshFastify } from './adapters/fastify.js';
 import { createMeshFetch, type FetchFunction } from './adapters/fetch.js';
+import { type AdminOptions, type AdminServer, startAdmin } from './admin/index.js';
 import { OutboundClient } from './client/client.js';
 import type { CallOverrides } from './client/context.js';
 import { buildClientPipeline } from './client/pipeline.js';
@@ -35,7 +36,13 @@ import { SecurityStats, type SecurityStatsView } from './security/stats.js';
 import type { FrontPolicy } from './server/front.js';
 import { Inbound } from './server/inbound.js';
 import { type ListenOptions, listen, type MeshServer } from './server/listen.js';
-import { DestinationReporter, MeshMetrics, SourceReporter, type WorkloadInfo } from './telemetry/metrics/index.js';
+import {
+  DestinationReporter,
+  METRICS_CONTENT_TYPE,
+  MeshMetrics,
+  SourceReporter,
+  type WorkloadInfo,
+} from './telemetry/metrics/index.js';
 import { tracing as buildTracing } from './telemetry/tracing/index.js';
 
 type AxiosModule = typeof import('./adapters/axios.js');
@@ -93,7 +100,13 @@ export interface Mesh {
   stats(): MeshStats;
   /** This workload's current credentials (SPIFFE ID, certificate chain, expiry) when mTLS is on. */
   identity(): Credentials | undefined;
+  /** This mesh's metrics in Prometheus's text format (`METRICS_CONTENT_TYPE`): Istio's standard metrics and weft's own. */
   metrics(): Promise<string>;
+  /**
+   * Starts this mesh's admin endpoint (`/config_dump`, `/clusters`, `/stats`, `/stats/prometheus`,
+   * `/certs`, `/ready`, `/healthz`) on loopback, or returns the one already started; closed by `close()`.
+   */
+  admin(options?: AdminOptions): Promise<AdminServer>;
   /**
    * Every known destination's endpoints with their outlier-detection state (ejected, until when,
    * ejections, consecutive failures) and the destination's connectionPool counts (active, waiting).
@@ -157,6 +170,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       throw error;
     }
   }
+  // Istio's standard metrics, fed by the stats layers: reporter="source" outbound, "destination" inbound.
   const self: WorkloadInfo = {
     name: resolved.service,
     namespace: resolved.namespace,
@@ -254,22 +268,22 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       },
     },
   });
-  let mesh: Mesh | undefined;
   const metrics = new MeshMetrics({
     source: sourceReporter,
     destination: destinationReporter,
     breakers: () => breaker.breakers(),
-    endpoints: () => mesh?.endpoints() ?? [],
+    endpoints: () => mesh.endpoints(),
     pools: () => transport.pools(),
     certificateNotAfter: () => identity?.current.notAfter,
     policy: () => ({ version: policy.current().version, rejections: policy.counters.rejections }),
   });
   const axiosModule = await loadAxiosAdapter();
+  let adminServer: Promise<AdminServer> | undefined;
   const servers = new Set<MeshServer>();
   const fetch = createMeshFetch(client);
   let closing: Promise<void> | undefined;
 
-  mesh = {
+  const mesh: Mesh = {
     options: resolved,
     registry,
     policy,
@@ -299,6 +313,26 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view(), security: securityStats.view() }),
     identity: () => identity?.current,
     metrics: () => metrics.text(),
+    admin(adminOptions) {
+      adminServer ??= startAdmin(
+        {
+          service: resolved.service,
+          namespace: resolved.namespace,
+          policy: () => policy.current(),
+          clusters: () => ({
+            destinations: mesh.endpoints(),
+            breakers: breaker.breakers(),
+            connectionPools: transport.pools(),
+          }),
+          stats: () => mesh.stats(),
+          identity: () => identity?.current,
+          metrics: async () => ({ contentType: METRICS_CONTENT_TYPE, text: await metrics.text() }),
+          ready: () => closing === undefined,
+        },
+        adminOptions,
+      );
+      return adminServer;
+    },
     breakers: () => breaker.breakers(),
     onBreakerStateChange: (listener) => breaker.onStateChange(listener),
     endpoints: () =>
@@ -329,6 +363,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
         identity?.close();
+        if (adminServer !== undefined) await (await adminServer).close();
       })();
       return closing;
     },

@@ -22,6 +22,33 @@ export interface RegistryOptions {
 
 type Listener = (snapshot: EndpointSnapshot) => void;
 
+/** What a discovery source writes into the registry. */
+export interface DiscoverySink {
+  /** The complete endpoint set of one service (an empty one removes its endpoints, not the service). */
+  set(host: string, endpoints: readonly Endpoint[]): void;
+  /** Everything this source knows: services it no longer lists fall to the next source (or to none). */
+  replaceAll(services: ReadonlyMap<string, readonly Endpoint[]>): void;
+  /** The source could not refresh: its last endpoints stay in force, and the registry shows it stale. */
+  stale(reason: string): void;
+}
+
+export interface SourceStatus {
+  name: string;
+  precedence: number;
+  services: number;
+  updates: number;
+  /** Set while the source fails to refresh: since when (ms) and why. */
+  stale: { since: number; reason: string } | undefined;
+}
+
+interface SourceState {
+  readonly name: string;
+  readonly precedence: number;
+  readonly services: Map<string, readonly Endpoint[]>;
+  stale: { since: number; reason: string } | undefined;
+  updates: number;
+}
+
 /**
  * Owns every Cluster. Discovery sources write endpoint sets in; the resolve layer reads
  * clusters out by host name. Host names are indexed in every form Kubernetes DNS accepts
@@ -31,6 +58,7 @@ export class ServiceRegistry {
   readonly #byHost = new Map<string, Cluster>();
   readonly #byName = new Map<string, Cluster>();
   readonly #listeners = new Set<Listener>();
+  readonly #sources: SourceState[] = [];
   readonly #options: RegistryOptions;
 
   constructor(options: RegistryOptions) {
@@ -49,6 +77,10 @@ export class ServiceRegistry {
 
   /** Replaces the endpoints of `host` (creating the service if new) and tells listeners. */
   setEndpoints(host: string, endpoints: readonly Endpoint[]): EndpointSnapshot {
+    return this.#publish(this.#cluster(host), endpoints);
+  }
+
+  #cluster(host: string): Cluster {
     const name = this.qualify(host);
     let cluster = this.#byName.get(name);
     if (cluster === undefined) {
@@ -58,14 +90,66 @@ export class ServiceRegistry {
         this.#byHost.set(alias, cluster);
       }
     }
+    return cluster;
+  }
+
+  #publish(cluster: Cluster, endpoints: readonly Endpoint[]): EndpointSnapshot {
     const snapshot: EndpointSnapshot = Object.freeze({
-      service: name,
+      service: cluster.name,
       endpoints: Object.freeze([...endpoints]),
       version: cluster.snapshot.version + 1,
     });
     cluster.snapshot = snapshot;
     for (const listener of this.#listeners) listener(snapshot);
     return snapshot;
+  }
+
+  /**
+   * Attaches a discovery source at a precedence (lower wins). For each service, the endpoints in
+   * force are those of the source with the lowest precedence that has the service; a source that
+   * drops a service hands it to the next one. Returns the source's sink.
+   */
+  attach(source: string, precedence: number): DiscoverySink {
+    const state: SourceState = { name: source, precedence, services: new Map(), stale: undefined, updates: 0 };
+    this.#sources.push(state);
+    this.#sources.sort((a, b) => a.precedence - b.precedence);
+    const recompute = (host: string) => {
+      const cluster = this.#cluster(host);
+      const winner = this.#sources.find((s) => s.services.has(cluster.name));
+      this.#publish(cluster, winner?.services.get(cluster.name) ?? []);
+    };
+    return {
+      set: (host, endpoints) => {
+        state.services.set(this.qualify(host), Object.freeze([...endpoints]));
+        state.stale = undefined;
+        state.updates++;
+        recompute(host);
+      },
+      replaceAll: (services) => {
+        const before = new Set(state.services.keys());
+        state.services.clear();
+        for (const [host, endpoints] of services) state.services.set(this.qualify(host), Object.freeze([...endpoints]));
+        state.stale = undefined;
+        state.updates++;
+        for (const name of new Set([...before, ...state.services.keys()])) recompute(name);
+      },
+      stale: (reason) => {
+        // Static stability: what the source last said stays in force; only the staleness is recorded.
+        state.stale ??= { since: Date.now(), reason };
+        state.stale.reason = reason;
+      },
+    };
+  }
+
+  /** Each attached source: its precedence, services, and whether it is stale (failing to refresh) and since when. */
+  sources(): SourceStatus[] {
+    return this.#sources.map((s) => ({
+      name: s.name,
+      precedence: s.precedence,
+      services: s.services.size,
+      updates: s.updates,
+      stale: s.stale === undefined ? undefined : { ...s.stale },
+    }));
   }
 
   /** Every known service and its current snapshot. */

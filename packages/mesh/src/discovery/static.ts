@@ -14,6 +14,11 @@ export function toEndpoint(spec: ResolvedEndpointOptions): Endpoint {
   });
 }
 
+/** Precedence of each kind of source: endpoints written in code win over every source that discovers them. */
+export const SOURCE_PRECEDENCE = { static: 0, file: 10, dns: 20, etcd: 30 } as const;
+
+/** Endpoints given in code, as the first source of the registry (nothing overrides them). */
 export function loadStatic(registry: ServiceRegistry, services: Map<string, ResolvedEndpointOptions[]>): void {
-  for (const [host, specs] of services) registry.setEndpoints(host, specs.map(toEndpoint));
+  const sink = registry.attach('static', SOURCE_PRECEDENCE.static);
+  sink.replaceAll(new Map([...services].map(([host, specs]) => [host, specs.map(toEndpoint)])));
 }

@@ -230,7 +230,7 @@ const isFunction = (v: unknown): boolean => typeof v === 'function';
 const FUNCTION_EXPECTED = { message: 'not a function', params: { expected: 'a function' } };
 const ms = (max: number) => z.number().int().min(0).max(max);
 
-const endpointSchema = z.union([
+export const endpointSchema = z.union([
   address,
   z.strictObject({
     address,
