@@ -213,7 +213,15 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         }),
   });
   // Tracing's layers, built once and shared by both pipelines (one tracer, one set of propagators).
-  const tracing = resolved.tracing === undefined ? undefined : buildTracing(resolved.tracing);
+  // A workload with no service to call (a leaf) runs its inbound calls outside AsyncLocalStorage.
+  let callsOut = registry.snapshots().length > 0;
+  if (!callsOut) {
+    const stop = registry.onChange(() => {
+      callsOut = true;
+      stop();
+    });
+  }
+  const tracing = resolved.tracing === undefined ? undefined : buildTracing(resolved.tracing, () => callsOut);
   const client = new OutboundClient(
     buildClientPipeline({
       tracing,

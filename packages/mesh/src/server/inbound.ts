@@ -15,6 +15,7 @@ import {
 } from '@weft/core';
 import { type EscapedSlashes, normalizePath, type PathNormalization } from '../layers/authz/normalize.js';
 import { DEADLINE_HEADER, PEER_HEADER } from '../layers/transport/index.js';
+import type { Tracing } from '../telemetry/tracing/index.js';
 import { peerIdentity } from './front.js';
 import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
 
@@ -65,12 +66,16 @@ export class InboundCall extends ServerCallContext {
     // With a propagated deadline, the application runs inside this call's context, so the calls it
     // makes inherit what is left of it. Without one there is nothing to inherit, and the process is
     // spared AsyncLocalStorage's per-promise cost.
-    // With tracing on it always runs inside it (the trace and x-request-id go on with the calls it
-    // makes); inside the trace's OpenTelemetry context too, so the application's own spans nest
-    // under the call's when an SDK registered a context manager (without one, `with` just calls).
-    if (this.deadline === Number.POSITIVE_INFINITY && !this.inContext) proceed();
-    else if (this.traceContext === undefined) inboundCalls.run(this, proceed);
-    else context.with(this.traceContext, runInCall, undefined, this, proceed);
+    // With tracing on it always runs inside it when the workload can call out (the trace and
+    // x-request-id go on with the calls it makes). With a trace it also runs inside the trace's
+    // OpenTelemetry context, so the application's own spans nest under the call's when an SDK
+    // registered a context manager (without one, `context.with` only calls).
+    const traced = this.traceContext;
+    if (this.deadline === Number.POSITIVE_INFINITY && !this.inContext) {
+      if (traced === undefined) proceed();
+      else context.with(traced, proceed);
+    } else if (traced === undefined) inboundCalls.run(this, proceed);
+    else context.with(traced, runInCall, undefined, this, proceed);
   }
 
   /** Called once the application's response is sent or its client went away. */
@@ -109,10 +114,10 @@ export class Inbound {
   readonly #inboundDeadlines: 'mesh' | 'any' | 'none';
   readonly #normalization: PathNormalization;
   readonly #escapedSlashes: EscapedSlashes;
-  readonly #inContext: boolean;
+  readonly #tracing: Tracing | undefined;
 
   constructor(parts: ServerPipelineParts) {
-    this.#inContext = parts.tracing !== undefined;
+    this.#tracing = parts.tracing;
     this.#inboundDeadlines = parts.inboundDeadlines;
     this.#normalization = parts.pathNormalization;
     this.#escapedSlashes = parts.escapedSlashes;
@@ -138,7 +143,7 @@ export class Inbound {
     call.peer = peerIdentity(req.socket);
     call.res = res;
     call.proceed = proceed;
-    call.inContext = this.#inContext;
+    call.inContext = this.#tracing?.mayCallOut() === true;
     const trust = this.#inboundDeadlines;
     if (trust !== 'none') {
       const header = req.headers[DEADLINE_HEADER];

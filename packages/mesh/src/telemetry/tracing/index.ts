@@ -22,18 +22,23 @@ export interface Tracing {
   call: Layer<ClientCallContext>;
   attempt: Layer<ClientCallContext>;
   inbound: Layer<ServerCallContext>;
+  /**
+   * Whether the workload could make a traced outbound call: false while the registry has no
+   * service (a leaf), whose inbound calls then skip AsyncLocalStorage and its per-promise cost.
+   */
+  mayCallOut(): boolean;
 }
 
 /**
  * Builds the tracing layers. The tracer comes from the option's provider or the global one: the
  * global tracer is a proxy that follows an SDK registered later, and is the API's no-op until then.
  */
-export function tracing(options: ResolvedTracing): Tracing {
+export function tracing(options: ResolvedTracing, mayCallOut: () => boolean = () => true): Tracing {
   const provider = options.tracerProvider ?? trace.getTracerProvider();
   const parts: TracingParts = {
     tracer: provider.getTracer(TRACER_NAME),
     inject: injector(options.propagators),
     extract: extractor(),
   };
-  return { call: traceCalls(parts), attempt: traceAttempts(parts), inbound: traceInbound(parts) };
+  return { call: traceCalls(parts), attempt: traceAttempts(parts), inbound: traceInbound(parts), mayCallOut };
 }
