@@ -37,6 +37,14 @@ export const PAIRS = {
     weft: 'weft-express',
     goal: 0.95,
   },
+  // The same with a service to call: inbound calls then run inside AsyncLocalStorage (its per-promise cost).
+  'express-tracing-caller': {
+    side: 'server',
+    client: 'undici',
+    plain: 'weft-express-untraced',
+    weft: 'weft-express-caller',
+    goal: 0.95,
+  },
   'express-tracing-1': {
     side: 'server',
     client: 'undici',

@@ -31,7 +31,9 @@ async function start(kind) {
   // Tracing pairs: off (`-untraced`), or sdk-node at 1 % / 100 % (`-traced-N`, bench/tracing.mjs); on with no SDK otherwise.
   await startBenchTracing(kind, 'bench');
   const tracing = !kind.endsWith('-untraced');
-  const mesh = weft ? await createMesh({ service: 'bench', security, logger: false, tracing }) : undefined;
+  // `-caller`: a workload with a service to call, whose inbound calls run in AsyncLocalStorage with tracing on.
+  const discovery = kind.endsWith('-caller') ? { static: { other: ['127.0.0.1:9'] } } : undefined;
+  const mesh = weft ? await createMesh({ service: 'bench', security, logger: false, tracing, discovery }) : undefined;
   switch (kind) {
     case 'node-http':
       return listenNode(answer);
@@ -54,6 +56,7 @@ async function start(kind) {
     case 'express':
     case 'weft-express':
     case 'weft-express-untraced':
+    case 'weft-express-caller':
     case 'weft-express-traced-1':
     case 'weft-express-traced-100': {
       const app = express();
