@@ -50,3 +50,10 @@ export type { SecurityStatsView } from './security/stats.js';
 export type { ListenOptions, MeshServer } from './server/listen.js';
 export { buildServerPipeline, serverLayers } from './server/pipeline.js';
 export { ISTIO_BUCKETS, ISTIO_LABELS, METRICS_CONTENT_TYPE } from './telemetry/metrics/index.js';
+export {
+  type PropagatorName,
+  REQUEST_ID_HEADER,
+  TRACER_NAME,
+  TRACING_DEFAULTS,
+  type TracingOptions,
+} from './telemetry/tracing/index.js';
