@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { dnsDiscovery } from '../packages/mesh/dist/discovery/dns.js';
 import { fileDiscovery } from '../packages/mesh/dist/discovery/file.js';
 import { type DnsServer, startDnsServer } from './support/dns-server.js';
+import { mesh, upstream } from './support/lifecycle.js';
 
 const registry = () => new ServiceRegistry({ namespace: 'default', clusterDomain: 'cluster.local' });
 const ep = (address: string): Endpoint => {
@@ -189,6 +190,38 @@ describe('DNS discovery', () => {
       } finally {
         await source.close();
       }
+    });
+  });
+
+  it('feeds a mesh: calls go to the endpoints SRV names, and the admin endpoint lists the sources', async () => {
+    await withDns(async (dns) => {
+      const ratings = await upstream('ratings');
+      dns.records.set('_http._tcp.ratings.example.test', [
+        { type: 'SRV', target: 'r1.example.test', port: ratings.port, priority: 0, weight: 1, ttl: 30 },
+      ]);
+      dns.records.set('r1.example.test', [{ type: 'A', address: '127.0.0.1', ttl: 30 }]);
+      const m = await mesh({
+        service: 'reviews',
+        discovery: {
+          dns: {
+            services: { ratings: { name: '_http._tcp.ratings.example.test', type: 'SRV' } },
+            servers: [dns.address],
+          },
+        },
+        logger: false,
+      });
+      const res = await m.fetch('http://ratings/ratings/0');
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      expect(ratings.seen).toHaveLength(1);
+      const admin = await m.admin();
+      const clusters = (await (await fetch(`${admin.url}/clusters`)).json()) as {
+        sources: { name: string; services: number }[];
+      };
+      expect(clusters.sources.map((s) => [s.name, s.services])).toEqual([
+        ['static', 0],
+        ['dns', 1],
+      ]);
     });
   });
 });

@@ -11,8 +11,11 @@ import { type AdminOptions, type AdminServer, startAdmin } from './admin/index.j
 import { OutboundClient } from './client/client.js';
 import type { CallOverrides } from './client/context.js';
 import { buildClientPipeline } from './client/pipeline.js';
+import { dnsDiscovery } from './discovery/dns.js';
+import { fileDiscovery } from './discovery/file.js';
 import { ServiceRegistry } from './discovery/registry.js';
-import { loadStatic } from './discovery/static.js';
+import type { DiscoverySource } from './discovery/source.js';
+import { loadStatic, SOURCE_PRECEDENCE } from './discovery/static.js';
 import {
   type BreakerStateChange,
   type BreakerView,
@@ -129,10 +132,46 @@ async function loadAxiosAdapter(): Promise<AxiosModule | undefined> {
   }
 }
 
+/** Starts the file and DNS sources the options name, each at its precedence; closes those started if one fails. */
+async function startSources(registry: ServiceRegistry, resolved: ResolvedMeshOptions): Promise<DiscoverySource[]> {
+  const wanted: { source: DiscoverySource; precedence: number }[] = [];
+  if (resolved.discoveryFile !== undefined) {
+    const onError = (error: Error) =>
+      resolved.logger.warn(
+        { event: 'discovery.stale', source: 'file' },
+        `endpoints file not applied: ${error.message}`,
+      );
+    wanted.push({ source: fileDiscovery(resolved.discoveryFile, { onError }), precedence: SOURCE_PRECEDENCE.file });
+  }
+  const dns = resolved.discoveryDns;
+  if (dns !== undefined) {
+    const { services, ...dnsOptions } = dns;
+    const onError = (service: string, error: Error) =>
+      resolved.logger.warn(
+        { event: 'discovery.stale', source: 'dns', service },
+        `DNS for ${service} failed; its last endpoints stay: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
+      );
+    wanted.push({ source: dnsDiscovery(services, { ...dnsOptions, onError }), precedence: SOURCE_PRECEDENCE.dns });
+  }
+  const started: DiscoverySource[] = [];
+  try {
+    for (const { source, precedence } of wanted) {
+      await source.start(registry.attach(source.name, precedence));
+      started.push(source);
+    }
+  } catch (error) {
+    await Promise.all(wanted.map((w) => w.source.close()));
+    throw error;
+  }
+  return started;
+}
+
 export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const resolved = resolveMeshOptions(options);
   const registry = new ServiceRegistry({ namespace: resolved.namespace, clusterDomain: resolved.clusterDomain });
   loadStatic(registry, resolved.staticEndpoints);
+  // The other sources: their first read must succeed, as the policy's must; later failures keep the last endpoints.
+  const sources = await startSources(registry, resolved);
 
   const policy = new MeshPolicy(
     {
@@ -331,6 +370,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
             destinations: mesh.endpoints(),
             breakers: breaker.breakers(),
             connectionPools: transport.pools(),
+            sources: registry.sources(),
           }),
           stats: () => mesh.stats(),
           identity: () => identity?.current,
@@ -371,6 +411,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
         identity?.close();
+        await Promise.all(sources.map((s) => s.close()));
         if (adminServer !== undefined) await (await adminServer).close();
       })();
       return closing;

@@ -3,6 +3,7 @@ import { type ConfigProblem, configError } from '@weft/core';
 import { type BreakerSettings, breakerSettings, issueToProblems, OPTION_CODES, type PolicyInput } from '@weft/policy';
 import { CertificateAuthority } from '@weft/security';
 import { z } from 'zod';
+import type { DnsService } from '../discovery/dns.js';
 import type { EscapedSlashes, PathNormalization } from '../layers/authz/normalize.js';
 import type { FailureClassifier } from '../layers/breaker/classify.js';
 import { defaultCaDir, type IdentitySetting } from '../security/identity.js';
@@ -49,6 +50,16 @@ export interface MeshOptions {
   discovery?: {
     /** Endpoints given in code, by service host (`reviews`, `reviews.other` or the full name). */
     static?: Record<string, StaticEndpoint[]>;
+    /** A YAML or JSON file of endpoints by service (`services: { reviews: [...] }`), read again when it changes. */
+    file?: string;
+    /** Services found in DNS: A/AAAA names with a port, or SRV names; see docs/discovery.md. */
+    dns?: {
+      services: Record<string, DnsService>;
+      /** DNS servers to ask (`127.0.0.1:53`); the system's by default. */
+      servers?: string[];
+      minRefreshMs?: number;
+      maxRefreshMs?: number;
+    };
   };
   /**
    * What happens to a call for a host that is no known service: `ALLOW_ANY` (default, as in
@@ -185,6 +196,9 @@ export interface ResolvedMeshOptions {
   version: string | undefined;
   labels: Record<string, string>;
   staticEndpoints: Map<string, ResolvedEndpointOptions[]>;
+  /** `discovery.file` and `discovery.dns` as given (checked). */
+  discoveryFile: string | undefined;
+  discoveryDns: NonNullable<MeshOptions['discovery']>['dns'];
   outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   timeoutMs: number;
   maxConnectionsPerEndpoint: number;
@@ -248,6 +262,23 @@ const schema = z.strictObject({
   discovery: z
     .strictObject({
       static: z.record(z.string(), z.array(endpointSchema)).optional(),
+      file: z.string().min(1).optional(),
+      dns: z
+        .strictObject({
+          services: z.record(
+            z.string(),
+            z.strictObject({
+              name: z.string().min(1),
+              type: z.enum(['A', 'AAAA', 'A+AAAA', 'SRV']).optional(),
+              port: z.number().int().min(1).max(65535).optional(),
+              labels: labels.optional(),
+            }),
+          ),
+          servers: z.array(z.string().min(1)).optional(),
+          minRefreshMs: z.number().int().min(10).max(3_600_000).optional(),
+          maxRefreshMs: z.number().int().min(10).max(3_600_000).optional(),
+        })
+        .optional(),
     })
     .optional(),
   outboundTrafficPolicy: z.enum(['ALLOW_ANY', 'REGISTRY_ONLY']).optional(),
@@ -420,6 +451,8 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     version: o.version,
     labels: labelsOut,
     staticEndpoints,
+    discoveryFile: o.discovery?.file,
+    discoveryDns: o.discovery?.dns,
     outboundTrafficPolicy: o.outboundTrafficPolicy ?? DEFAULTS.outboundTrafficPolicy,
     timeoutMs: o.timeoutMs ?? DEFAULTS.timeoutMs,
     maxConnectionsPerEndpoint: o.connectionPool?.maxConnectionsPerEndpoint ?? DEFAULTS.maxConnectionsPerEndpoint,
