@@ -209,6 +209,12 @@ class DestinationEntry {
 export class SourceReporter extends Reporter implements CallSink {
   readonly #self: WorkloadInfo;
   readonly #byService = new Map<string, DestinationEntry>();
+  // The last plain call's destination, endpoint labels, status and series: a run of calls that
+  // end alike (the common case) skips the caches below.
+  #lastService: string | undefined = undefined;
+  #lastLabels: object | undefined = undefined;
+  #lastStatus = 0;
+  #lastSeries: Series | undefined = undefined;
 
   constructor(self: WorkloadInfo) {
     super();
@@ -230,6 +236,20 @@ export class SourceReporter extends Reporter implements CallSink {
     request: WeftRequest,
     response: WeftResponse | undefined,
   ): void {
+    const requestBytes = bodyBytes(request.body, request.headers);
+    const responseBytes = response === undefined ? 0 : bodyBytes(response.body, response.headers);
+    const plain = ctx.responseFlags === '' && ctx.attempt === 1;
+    const last = this.#lastSeries;
+    if (
+      plain &&
+      last !== undefined &&
+      status === this.#lastStatus &&
+      ctx.service === this.#lastService &&
+      (ctx.endpoint?.labels ?? NO_ENDPOINT) === this.#lastLabels
+    ) {
+      last.record(ms, requestBytes, responseBytes);
+      return;
+    }
     const service = ctx.service ?? '';
     let entry = this.#byService.get(service);
     if (entry === undefined) {
@@ -261,11 +281,13 @@ export class SourceReporter extends Reporter implements CallSink {
     }
     const attempt = ctx.attempt;
     if (attempt > 1) entry.counts.retries += attempt - 1;
-    series.record(
-      ms,
-      bodyBytes(request.body, request.headers),
-      response === undefined ? 0 : bodyBytes(response.body, response.headers),
-    );
+    series.record(ms, requestBytes, responseBytes);
+    if (plain) {
+      this.#lastService = ctx.service;
+      this.#lastLabels = labels;
+      this.#lastStatus = status;
+      this.#lastSeries = series;
+    }
   }
 
   #labels(ctx: CallContext, status: number, flags: string): IstioLabels {
@@ -362,6 +384,10 @@ export class DestinationReporter extends Reporter implements CallSink {
   readonly #service: string;
   /** By the peer's principal ('' over plaintext). */
   readonly #byPeer = new Map<string, ByStatus>();
+  // The last flagless call's caller, status and series (a run of calls that end alike skips the caches).
+  #lastPeer: string | undefined = undefined;
+  #lastStatus = 0;
+  #lastSeries: Series | undefined = undefined;
 
   constructor(self: WorkloadInfo, service: string) {
     super();
@@ -379,13 +405,20 @@ export class DestinationReporter extends Reporter implements CallSink {
   ): void {
     const peer = (ctx as ServerCallContext).peer;
     const key = peer === undefined ? '' : peer.spiffeId;
+    const requestBytes = bodyBytes(request.body, request.headers);
+    const answered = response === undefined ? 0 : sentBytes(ctx);
+    const flags = ctx.responseFlags;
+    const last = this.#lastSeries;
+    if (flags === '' && last !== undefined && status === this.#lastStatus && key === this.#lastPeer) {
+      last.record(ms, requestBytes, answered);
+      return;
+    }
     let byStatus = this.#byPeer.get(key);
     if (byStatus === undefined) {
       byStatus = new Map();
       this.#byPeer.set(key, byStatus);
     }
     const byFlags = leaf(byStatus, status);
-    const flags = ctx.responseFlags;
     let series: Series | undefined;
     if (flags === '') {
       series = byFlags.plain;
@@ -393,6 +426,9 @@ export class DestinationReporter extends Reporter implements CallSink {
         series = this.intern(this.#labels(ctx as ServerCallContext, status, flags));
         byFlags.plain = series;
       }
+      this.#lastPeer = key;
+      this.#lastStatus = status;
+      this.#lastSeries = series;
     } else {
       series = byFlags.flagged.get(flags);
       if (series === undefined) {
@@ -400,8 +436,7 @@ export class DestinationReporter extends Reporter implements CallSink {
         byFlags.flagged.set(flags, series);
       }
     }
-    const answered = response === undefined ? 0 : sentBytes(ctx);
-    series.record(ms, bodyBytes(request.body, request.headers), answered);
+    series.record(ms, requestBytes, answered);
   }
 
   #labels(ctx: ServerCallContext, status: number, flags: string): IstioLabels {
