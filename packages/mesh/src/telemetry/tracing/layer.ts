@@ -6,7 +6,7 @@ import {
   defaultTextMapGetter,
   defaultTextMapSetter,
   INVALID_SPAN_CONTEXT,
-  isSpanContextValid,
+  INVALID_TRACEID,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -91,10 +91,13 @@ function endWithResponse(span: Span, status: number, serverSide: boolean): void 
   span.end();
 }
 
-/** Whether a span has a trace to carry on; the no-op's own empty span is known without a look at its ids. */
+/**
+ * Whether a span made without a parent has a trace to carry on: the no-op's empty span is known by
+ * identity, an SDK's by its ids (an SDK makes valid ones; no need for the full check's regexes).
+ */
 function hasContext(span: Span): boolean {
   const sc = span.spanContext();
-  return sc !== INVALID_SPAN_CONTEXT && isSpanContextValid(sc);
+  return sc !== INVALID_SPAN_CONTEXT && sc.traceId !== INVALID_TRACEID;
 }
 
 /** The events a refusal leaves on the call's (or inbound call's) span: a breaker open, a policy denial. */
