@@ -146,6 +146,30 @@ describe('the retry budget', () => {
   });
 });
 
+describe("Istio's retryBudget on a DestinationRule", () => {
+  it('reads percent as the number Istio writes: 0 % with no minimum concurrency allows no retry', async () => {
+    const down = await upstream('down', (_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [down.address] } },
+      policy: [
+        { service: 'reviews', retries: { attempts: 2, retryOn: '5xx', backoff: '1ms' } },
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name: 'reviews-budget' },
+          spec: { host: 'reviews', trafficPolicy: { retryBudget: { percent: 0, minRetryConcurrency: 0 } } },
+        },
+      ],
+    });
+    for (let i = 0; i < 10; i++) await (await m.fetch('http://reviews/')).arrayBuffer();
+    expect(down.seen).toHaveLength(10);
+  });
+});
+
 describe('retry settings carried by the concise form and annotations', () => {
   it("turns one service's budget off from the concise form, and checks weft's annotations like fields", async () => {
     const down = await upstream('down', (_req, res) => {

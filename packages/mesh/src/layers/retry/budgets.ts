@@ -30,9 +30,7 @@ export function retryBudgets(windowed: WindowedBudgetOptions | false): (ctx: Cli
     if (service === undefined) return UNLIMITED_BUDGET;
     const resource = ctx.policy?.forHost(service)?.destinationRules[0];
     const rule = resource?.spec as DestinationRuleSpec | undefined;
-    const istio = rule?.trafficPolicy?.retryBudget as
-      | { percent?: { value?: number }; minRetryConcurrency?: number }
-      | undefined;
+    const istio = rule?.trafficPolicy?.retryBudget as { percent?: number; minRetryConcurrency?: number } | undefined;
     // weft's own, from the concise form (or written by hand): a JSON object of WindowedBudgetOptions, or false.
     const own = resource?.annotations[RETRY_BUDGET_ANNOTATION];
     const source = istio ?? own;
@@ -40,7 +38,8 @@ export function retryBudgets(windowed: WindowedBudgetOptions | false): (ctx: Cli
     if (entry !== undefined && entry.source === source) return entry.budget;
     let budget: RetryBudget;
     if (istio !== undefined)
-      budget = new ConcurrentRetryBudget(istio.percent?.value ?? 20, istio.minRetryConcurrency ?? 3);
+      // Istio's `percent` is a DoubleValue: a plain number in YAML and JSON.
+      budget = new ConcurrentRetryBudget(istio.percent ?? 20, istio.minRetryConcurrency ?? 3);
     else if (own !== undefined) {
       // The policy loader checked the annotation; a hand-made snapshot could still hold anything.
       let parsed: Partial<WindowedBudgetOptions> | false;
