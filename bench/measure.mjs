@@ -71,7 +71,10 @@ export async function measure(pair, variant, round, options) {
   const clientKind = both ? spec[variant].client : spec.side === 'client' ? spec[variant] : spec.client;
   const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
   const env = both ? { ...process.env, WEFT_CA_DIR: await benchCaDir() } : process.env;
-  const server = spawnChild('server.mjs', [serverKind], spec.side === 'server' ? profile : undefined, env);
+  // A pair with weft on both sides profiles both processes.
+  const serverProfile = both && profile ? profile.replace('.cpuprofile', '-server.cpuprofile') : profile;
+  const clientProfile = both && profile ? profile.replace('.cpuprofile', '-client.cpuprofile') : profile;
+  const server = spawnChild('server.mjs', [serverKind], spec.side !== 'client' ? serverProfile : undefined, env);
   let loadgen;
   let stopping = false;
   try {
@@ -83,7 +86,12 @@ export async function measure(pair, variant, round, options) {
       warmupMs: options.warmupS * 1000,
       durationMs: options.durationS * 1000,
     };
-    loadgen = spawnChild('loadgen.mjs', [JSON.stringify(config)], spec.side === 'client' ? profile : undefined, env);
+    loadgen = spawnChild(
+      'loadgen.mjs',
+      [JSON.stringify(config)],
+      spec.side !== 'server' ? clientProfile : undefined,
+      env,
+    );
     const hostBusy = {};
     loadgen.on('message', (m) => {
       if (m.type !== 'mark') return;

@@ -293,4 +293,37 @@ describe('events on the spans', () => {
       await new Promise((resolve) => down.close(resolve));
     }
   });
+
+  it('records an outlier ejection on the span of the attempt whose outcome ejected the endpoint', async () => {
+    const exporter = new InMemorySpanExporter();
+    const down = await express()
+      .get('/', (_req, res) => {
+        res.status(503).end();
+      })
+      .listen(0, '127.0.0.1');
+    await new Promise((resolve) => down.once('listening', resolve));
+    const address = `127.0.0.1:${(down.address() as { port: number }).port}`;
+    const m = await mesh({
+      service: 'a',
+      logger: false,
+      tracing: { tracerProvider: providerFor('a', exporter) },
+      discovery: { static: { c: [address] } },
+      policy: { service: 'c', outlierDetection: { consecutive5xxErrors: 2, maxEjectionPercent: 100 } },
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await m
+          .fetch('http://c/', { weft: { retries: { attempts: 0 } } })
+          .then((r) => r.arrayBuffer())
+          .catch(() => undefined);
+      }
+      const attempts = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+      const events = attempts.map((s) => s.events.map((e) => [e.name, e.attributes?.['weft.endpoint']]));
+      // The second 503 ejects it; the first did not; the third attempt (all endpoints ejected: Envoy's
+      // panic routing uses them all) ejects nothing new.
+      expect(events).toEqual([[], [['weft.outlier.ejected', address]], []]);
+    } finally {
+      await new Promise((resolve) => down.close(resolve));
+    }
+  });
 });

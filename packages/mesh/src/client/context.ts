@@ -47,4 +47,6 @@ export class ClientCallContext extends CallContext {
   replayable = true;
   /** The call's trace context (an OpenTelemetry Context holding its span), set by the tracing layer for its attempts. */
   trace: unknown = undefined;
+  /** The endpoint the last attempt's outcome ejected (outlier detection), for the attempt's span; cleared once read. */
+  ejected: string | undefined = undefined;
 }

@@ -132,8 +132,14 @@ export class OutlierDetector {
     }
   }
 
-  /** Records the outcome of one attempt to `address`; may eject it. */
-  record(address: string, outcome: AttemptOutcome): void {
+  /** Records the outcome of one attempt to `address`; may eject it. True when this outcome ejected it. */
+  record(address: string, outcome: AttemptOutcome): boolean {
+    const before = this.#hosts.get(address)?.ejectedUntil;
+    this.#record(address, outcome);
+    return before === undefined && this.#hosts.get(address)?.ejectedUntil !== undefined;
+  }
+
+  #record(address: string, outcome: AttemptOutcome): void {
     const now = this.#now();
     if (now >= this.#nextExpiry) this.#expire(now);
     let host = this.#hosts.get(address);

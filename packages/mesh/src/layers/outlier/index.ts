@@ -98,13 +98,17 @@ export function outlierDetection(options: OutlierDetectionOptions): OutlierDetec
         return next(request, ctx).then(
           (response: WeftResponse) => {
             const endpoint = ctx.endpoint;
-            if (endpoint !== undefined) detector.record(endpoint.address, { status: response.status });
+            if (endpoint !== undefined && detector.record(endpoint.address, { status: response.status })) {
+              ctx.ejected = endpoint.address;
+            }
             return response;
           },
           (error: unknown) => {
             const endpoint = ctx.endpoint;
             const outcome = endpoint === undefined ? undefined : outcomeOf(error);
-            if (outcome !== undefined && endpoint !== undefined) detector.record(endpoint.address, outcome);
+            if (outcome !== undefined && endpoint !== undefined && detector.record(endpoint.address, outcome)) {
+              ctx.ejected = endpoint.address;
+            }
             throw error;
           },
         );

@@ -237,6 +237,11 @@ export function traceAttempts(parts: TracingParts): Layer<ClientCallContext> {
 }
 
 function attemptAttributes(span: Span, ctx: ClientCallContext): void {
+  // Outlier detection ejected the endpoint on this attempt's outcome: an event where it happened.
+  if (ctx.ejected !== undefined) {
+    span.addEvent('weft.outlier.ejected', { 'weft.endpoint': ctx.ejected });
+    ctx.ejected = undefined;
+  }
   const endpoint = ctx.endpoint;
   if (endpoint !== undefined) {
     span.setAttribute(SERVER_ADDRESS, endpoint.host);
