@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   WEFT_ERR_TIMEOUT: { status: 504, flag: 'UT', retryable: true },
   WEFT_ERR_ABORTED: { status: 499, flag: 'DC', retryable: false },
   WEFT_ERR_CLOSED: { status: 503, flag: '', retryable: false },
+  WEFT_ERR_DISCOVERY: { status: 500, flag: '', retryable: false },
   // security: the certificate authority and workload identities
   WEFT_ERR_SPIFFE_ID: { status: 500, flag: '', retryable: false },
   WEFT_ERR_CA: { status: 500, flag: '', retryable: false },

@@ -1,5 +1,6 @@
 // createMesh: one service's mesh — its options checked, its registry filled, its pipelines built, its adapters handed out.
 
+import { hostname } from 'node:os';
 import { WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import type { Credentials, WorkloadIdentity } from '@weft/security';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
@@ -12,6 +13,7 @@ import { OutboundClient } from './client/client.js';
 import type { CallOverrides } from './client/context.js';
 import { buildClientPipeline } from './client/pipeline.js';
 import { dnsDiscovery } from './discovery/dns.js';
+import { etcdDiscovery, type Registration, registerInEtcd } from './discovery/etcd.js';
 import { fileDiscovery } from './discovery/file.js';
 import { ServiceRegistry } from './discovery/registry.js';
 import type { DiscoverySource } from './discovery/source.js';
@@ -152,6 +154,15 @@ async function startSources(registry: ServiceRegistry, resolved: ResolvedMeshOpt
         `DNS for ${service} failed; its last endpoints stay: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
       );
     wanted.push({ source: dnsDiscovery(services, { ...dnsOptions, onError }), precedence: SOURCE_PRECEDENCE.dns });
+  }
+  const etcd = resolved.discoveryEtcd;
+  if (etcd !== undefined && etcd.watch !== false) {
+    const onError = (error: Error) =>
+      resolved.logger.warn(
+        { event: 'discovery.stale', source: 'etcd' },
+        `etcd: ${error.message}; the last endpoints stay`,
+      );
+    wanted.push({ source: etcdDiscovery({ ...etcd, onError }), precedence: SOURCE_PRECEDENCE.etcd });
   }
   const started: DiscoverySource[] = [];
   try {
@@ -326,6 +337,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   });
   const axiosModule = await loadAxiosAdapter();
   let adminServer: Promise<AdminServer> | undefined;
+  const registrations: Registration[] = [];
   const servers = new Set<MeshServer>();
   const fetch = createMeshFetch(client);
   let closing: Promise<void> | undefined;
@@ -352,6 +364,29 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     async listen(app, listenOptions = {}) {
       const server = await listen(app, listenOptions, resolved.drainTimeoutMs, front);
       servers.add(server);
+      const etcd = resolved.discoveryEtcd;
+      if (etcd?.register === true) {
+        try {
+          registrations.push(
+            await registerInEtcd({
+              ...etcd,
+              service: registry.qualify(resolved.service),
+              instance: `${hostname()}-${process.pid}-${server.port}`,
+              endpoint: { address: server.address, labels: resolved.labels },
+              ttlSeconds: etcd.leaseTtlSeconds ?? 10,
+              onError: (error) =>
+                logger.warn(
+                  { event: 'discovery.lease_lost', source: 'etcd' },
+                  `etcd lease lost, registering again: ${error.message}`,
+                ),
+            }),
+          );
+        } catch (error) {
+          await server.close();
+          servers.delete(server);
+          throw error;
+        }
+      }
       return server;
     },
     request(request, requestOptions = {}) {
@@ -408,6 +443,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         policy.close();
         void outlier.close();
         void breaker.close();
+        // Deregistered first, so callers watching etcd stop choosing this workload while it drains.
+        await Promise.all(registrations.map((r) => r.close()));
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
         identity?.close();

@@ -52,6 +52,12 @@ export interface MeshOptions {
     static?: Record<string, StaticEndpoint[]>;
     /** A YAML or JSON file of endpoints by service (`services: { reviews: [...] }`), read again when it changes. */
     file?: string;
+    /**
+     * etcd (docs/discovery.md): watch the services registered under `prefix` (default
+     * `/weft/services/`), and with `register: true` register this workload's servers (`mesh.listen`)
+     * under a lease of `leaseTtlSeconds` (default 10), removed on `close()` or when the process dies.
+     */
+    etcd?: { hosts: string[]; prefix?: string; register?: boolean; watch?: boolean; leaseTtlSeconds?: number };
     /** Services found in DNS: A/AAAA names with a port, or SRV names; see docs/discovery.md. */
     dns?: {
       services: Record<string, DnsService>;
@@ -199,6 +205,7 @@ export interface ResolvedMeshOptions {
   /** `discovery.file` and `discovery.dns` as given (checked). */
   discoveryFile: string | undefined;
   discoveryDns: NonNullable<MeshOptions['discovery']>['dns'];
+  discoveryEtcd: NonNullable<MeshOptions['discovery']>['etcd'];
   outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   timeoutMs: number;
   maxConnectionsPerEndpoint: number;
@@ -263,6 +270,15 @@ const schema = z.strictObject({
     .strictObject({
       static: z.record(z.string(), z.array(endpointSchema)).optional(),
       file: z.string().min(1).optional(),
+      etcd: z
+        .strictObject({
+          hosts: z.array(z.string().min(1)).min(1),
+          prefix: z.string().min(1).optional(),
+          register: z.boolean().optional(),
+          watch: z.boolean().optional(),
+          leaseTtlSeconds: z.number().int().min(1).max(3600).optional(),
+        })
+        .optional(),
       dns: z
         .strictObject({
           services: z.record(
@@ -453,6 +469,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     staticEndpoints,
     discoveryFile: o.discovery?.file,
     discoveryDns: o.discovery?.dns,
+    discoveryEtcd: o.discovery?.etcd,
     outboundTrafficPolicy: o.outboundTrafficPolicy ?? DEFAULTS.outboundTrafficPolicy,
     timeoutMs: o.timeoutMs ?? DEFAULTS.timeoutMs,
     maxConnectionsPerEndpoint: o.connectionPool?.maxConnectionsPerEndpoint ?? DEFAULTS.maxConnectionsPerEndpoint,

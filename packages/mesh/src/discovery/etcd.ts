@@ -1,0 +1,231 @@
+// etcd discovery: services register under a key prefix with a lease; meshes watch the prefix, resync after a reconnect, and keep what they had while etcd is away.
+import type { Endpoint } from '@weft/core';
+import { WeftError } from '@weft/core';
+import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import type { DiscoverySink } from './registry.js';
+import type { DiscoverySource } from './source.js';
+
+/**
+ * The key layout: `<prefix><service>/<instance>` → JSON `{ address, labels, locality, weight }`,
+ * where `<service>` is the fully qualified host (`reviews.default.svc.cluster.local`) and
+ * `<instance>` names one process (`<hostname>-<pid>-<port>`). Documented in docs/discovery.md.
+ */
+export const ETCD_DEFAULT_PREFIX = '/weft/services/';
+
+export interface EtcdOptions {
+  /** etcd client URLs: `http://127.0.0.1:2379`. */
+  hosts: string[];
+  /** The key prefix services register under; default `/weft/services/`. */
+  prefix?: string;
+  /** Time allowed to reach etcd, in ms; default 3000. */
+  dialTimeoutMs?: number;
+}
+
+interface Registered {
+  address: string;
+  labels?: Record<string, string>;
+  locality?: string;
+  weight?: number;
+}
+
+function client(options: EtcdOptions): Etcd3 {
+  return new Etcd3({ hosts: options.hosts, dialTimeout: options.dialTimeoutMs ?? 3_000 });
+}
+
+/** `<service>/<instance>` of a key under the prefix, or undefined for a key of another shape. */
+function keyParts(key: string, prefix: string): { service: string; instance: string } | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  const slash = rest.lastIndexOf('/');
+  if (slash <= 0 || slash === rest.length - 1) return undefined;
+  return { service: rest.slice(0, slash), instance: rest.slice(slash + 1) };
+}
+
+function endpointOf(value: string): Endpoint | undefined {
+  try {
+    const v = JSON.parse(value) as Registered;
+    const at = v.address.lastIndexOf(':');
+    const host = v.address.slice(0, at).replace(/^\[|\]$/g, '');
+    const port = Number(v.address.slice(at + 1));
+    if (at <= 0 || !Number.isInteger(port)) return undefined;
+    return Object.freeze({
+      address: v.address,
+      host,
+      port,
+      labels: Object.freeze({ ...v.labels }),
+      locality: v.locality ?? '',
+      weight: v.weight ?? 1,
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+export interface EtcdDiscoveryOptions extends EtcdOptions {
+  /** Told when the watch breaks or a resync fails (the last endpoints stay). */
+  onError?: (error: Error) => void;
+}
+
+/**
+ * Endpoints of every service registered under the prefix: a full read at a known revision, then a
+ * watch from the next one. When the watch breaks (etcd restarted, network cut), the endpoints stay
+ * and the source is marked stale; when it reconnects, a full read replaces everything (a
+ * compacted revision is handled the same way), so changes made meanwhile are seen.
+ */
+export function etcdDiscovery(options: EtcdDiscoveryOptions): DiscoverySource {
+  const prefix = options.prefix ?? ETCD_DEFAULT_PREFIX;
+  const etcd = client(options);
+  let watcher: Watcher | undefined;
+  let closed = false;
+  const services = new Map<string, Map<string, Endpoint>>();
+  const endpointsOf = (service: string) => [...(services.get(service)?.values() ?? [])];
+
+  const apply = (kv: IKeyValue, deleted: boolean, sink: DiscoverySink) => {
+    const parts = keyParts(kv.key.toString(), prefix);
+    if (parts === undefined) return;
+    let instances = services.get(parts.service);
+    if (deleted) instances?.delete(parts.instance);
+    else {
+      const endpoint = endpointOf(kv.value.toString());
+      if (endpoint === undefined) return;
+      if (instances === undefined) {
+        instances = new Map();
+        services.set(parts.service, instances);
+      }
+      instances.set(parts.instance, endpoint);
+    }
+    sink.set(parts.service, endpointsOf(parts.service));
+  };
+
+  const fullRead = async (sink: DiscoverySink): Promise<string> => {
+    const res = await etcd.getAll().prefix(prefix).exec();
+    services.clear();
+    for (const kv of res.kvs) apply(kv, false, { set: () => {}, replaceAll: () => {}, stale: () => {} });
+    sink.replaceAll(new Map([...services.keys()].map((s) => [s, endpointsOf(s)])));
+    return String(res.header.revision);
+  };
+
+  return {
+    name: `etcd ${options.hosts.join(',')}`,
+    async start(sink) {
+      let revision: string;
+      try {
+        revision = await fullRead(sink);
+      } catch (error) {
+        etcd.close();
+        throw new WeftError(
+          'WEFT_ERR_DISCOVERY',
+          `cannot read ${prefix} from etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      let resyncing = false;
+      const resync = () => {
+        if (resyncing || closed) return;
+        resyncing = true;
+        fullRead(sink).then(
+          () => {
+            resyncing = false;
+          },
+          (error: unknown) => {
+            resyncing = false;
+            sink.stale(`etcd resync failed: ${(error as Error).message}`);
+            options.onError?.(error as Error);
+          },
+        );
+      };
+      watcher = await etcd
+        .watch()
+        .prefix(prefix)
+        .startRevision(String(BigInt(revision) + 1n))
+        .create();
+      let lost = false;
+      watcher.on('put', (kv) => apply(kv, false, sink));
+      watcher.on('delete', (kv) => apply(kv, true, sink));
+      watcher.on('disconnected', (error) => {
+        lost = true;
+        sink.stale(`etcd watch lost: ${error.message}`);
+        options.onError?.(error);
+      });
+      watcher.on('connected', () => {
+        if (!lost) return;
+        lost = false;
+        resync();
+      });
+      watcher.on('error', (error) => {
+        sink.stale(`etcd watch failed: ${error.message}`);
+        options.onError?.(error);
+        resync();
+      });
+    },
+    async close() {
+      closed = true;
+      await watcher?.cancel().catch(() => undefined);
+      etcd.close();
+    },
+  };
+}
+
+export interface Registration {
+  close(): Promise<void>;
+}
+
+/**
+ * Registers one endpoint of `service` under a lease kept alive by etcd3: a process that dies stops
+ * renewing it and etcd removes the key after `ttlSeconds`; `close()` revokes it at once. A lease
+ * lost while etcd was unreachable is granted again and the key written again, with backoff.
+ */
+export async function registerInEtcd(
+  options: EtcdOptions & {
+    service: string;
+    instance: string;
+    endpoint: Registered;
+    ttlSeconds: number;
+    onError?: (error: Error) => void;
+  },
+): Promise<Registration> {
+  const prefix = options.prefix ?? ETCD_DEFAULT_PREFIX;
+  const etcd = client(options);
+  const key = `${prefix}${options.service}/${options.instance}`;
+  const value = JSON.stringify(options.endpoint);
+  let lease: Lease | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const register = async (): Promise<void> => {
+    const l = etcd.lease(options.ttlSeconds, { autoKeepAlive: true });
+    lease = l;
+    l.on('lost', (error) => {
+      if (closed) return;
+      options.onError?.(error);
+      const again = (wait: number) => {
+        timer = setTimeout(() => {
+          register().catch(() => again(Math.min(wait * 2, 10_000)));
+        }, wait).unref();
+      };
+      again(500);
+    });
+    await l.put(key).value(value);
+  };
+  try {
+    await register();
+  } catch (error) {
+    etcd.close();
+    throw new WeftError(
+      'WEFT_ERR_DISCOVERY',
+      `cannot register ${key} in etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await lease?.revoke().catch(() => undefined);
+      etcd.close();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+// Discovery through a real etcd: registration with leases, watches, a process killed, etcd itself stopped and restarted.
+import { spawn } from 'node:child_process';
+import { createMesh, type Mesh } from '@weft/mesh';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EtcdServer, startEtcd } from './support/etcd.js';
+import { mesh } from './support/lifecycle.js';
+
+let etcd: EtcdServer;
+beforeAll(async () => {
+  etcd = await startEtcd();
+}, 20_000);
+afterAll(async () => {
+  await etcd?.close();
+});
+
+const endpointsOf = (m: Mesh, host: string) => m.registry.lookup(host)?.snapshot.endpoints.map((e) => e.address) ?? [];
+
+async function until(predicate: () => boolean, limitMs = 8_000): Promise<void> {
+  const end = Date.now() + limitMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** A service that registers itself in etcd when it listens. */
+async function registeredService(name: string, prefix: string, ttl = 10) {
+  const m = await createMesh({
+    service: name,
+    discovery: { etcd: { hosts: [etcd.url], prefix, register: true, watch: false, leaseTtlSeconds: ttl } },
+    logger: false,
+  });
+  const app = express();
+  app.use(m.express());
+  app.get(/.*/, (_req, res) => {
+    res.json({ served: name });
+  });
+  const server = await m.listen(app);
+  return { m, server };
+}
+
+describe('etcd discovery', () => {
+  it('sees a service register on listen and deregister on close, and calls it in between', async () => {
+    const prefix = '/weft-a/';
+    const caller = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix } },
+      logger: false,
+    });
+    const reviews = await registeredService('reviews', prefix);
+    await until(() => endpointsOf(caller, 'reviews').includes(reviews.server.address));
+    const res = await caller.fetch('http://reviews/r');
+    expect(await res.json()).toEqual({ served: 'reviews' });
+    await reviews.m.close();
+    await until(() => endpointsOf(caller, 'reviews').length === 0);
+  });
+
+  it('removes a process killed with SIGKILL once its lease runs out', async () => {
+    const prefix = '/weft-b/';
+    const caller = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix } },
+      logger: false,
+    });
+    const script = `
+      const { createMesh } = await import('@weft/mesh');
+      const m = await createMesh({ service: 'ratings', discovery: { etcd: { hosts: [${JSON.stringify(etcd.url)}], prefix: ${JSON.stringify(prefix)}, register: true, watch: false, leaseTtlSeconds: 2 } }, logger: false });
+      const s = await m.listen((req, res) => res.end('ok'));
+      console.log('listening ' + s.address);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const address = await new Promise<string>((resolve, reject) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        const m = /listening (\S+)/.exec(d.toString());
+        if (m?.[1] !== undefined) resolve(m[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`child exited (${code}) before listening`)));
+    });
+    await until(() => endpointsOf(caller, 'ratings').includes(address));
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await until(() => endpointsOf(caller, 'ratings').length === 0, 10_000);
+    // Not at once: only when the 2 s lease ran out.
+    expect(Date.now() - killedAt).toBeGreaterThan(500);
+  });
+
+  it('keeps its endpoints and serves calls while etcd is down, and resyncs what changed once it is back', async () => {
+    const prefix = '/weft-c/';
+    const errors: string[] = [];
+    const caller = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix } },
+      logger: { warn: (_f: object, m: string) => errors.push(m), info: () => {}, debug: () => {} },
+    });
+    const details = await registeredService('details', prefix, 30);
+    await until(() => endpointsOf(caller, 'details').length === 1);
+
+    await etcd.stop();
+    // Calls keep going to the endpoint the mesh knew.
+    let ok = 0;
+    for (let i = 0; i < 20; i++) {
+      const res = await caller.fetch('http://details/d');
+      if (res.status === 200) ok++;
+      await res.arrayBuffer();
+    }
+    expect(ok).toBe(20);
+    expect(endpointsOf(caller, 'details')).toEqual([details.server.address]);
+
+    await etcd.start();
+    // A second instance registers after the restart; the watching mesh sees it.
+    const second = await registeredService('details', prefix, 30);
+    await until(() => endpointsOf(caller, 'details').length === 2, 15_000);
+    expect(endpointsOf(caller, 'details').sort()).toEqual([details.server.address, second.server.address].sort());
+    await second.m.close();
+    await details.m.close();
+  }, 40_000);
+});
