@@ -1,6 +1,7 @@
 // Discovery through a real etcd: registration with leases, watches, a process killed, etcd itself stopped and restarted.
 import { spawn } from 'node:child_process';
 import { createMesh, type Mesh } from '@weft/mesh';
+import { Etcd3 } from 'etcd3';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdServer, startEtcd } from './support/etcd.js';
@@ -118,4 +119,63 @@ describe('etcd discovery', () => {
     await second.m.close();
     await details.m.close();
   }, 40_000);
+
+  it('takes a whole fleet’s policy from etcd in one write: every watching mesh applies it; a bad one is refused by each and the old one keeps serving', async () => {
+    const prefix = '/weft-policy-d/';
+    const v1 = await registeredService('reviews', '/weft-d/');
+    const v2 = await registeredService('reviews', '/weft-d/');
+    const labelled = (address: string, version: string) => ({ address, labels: { version } });
+    const fleet = await Promise.all(
+      [1, 2].map((i) =>
+        mesh({
+          service: `caller${i}`,
+          discovery: { static: { reviews: [labelled(v1.server.address, 'v1'), labelled(v2.server.address, 'v2')] } },
+          etcdPolicy: { hosts: [etcd.url], prefix },
+          logger: false,
+        }),
+      ),
+    );
+    const writer = new Etcd3({ hosts: [etcd.url] });
+    try {
+      const split = (subset: string) => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews }
+spec:
+  host: reviews
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - destination: { host: reviews, subset: ${subset} }
+`;
+      await writer.put(`${prefix}reviews.yaml`).value(split('v2'));
+      await until(() => fleet.every((m) => m.policy.current().ofKind('VirtualService').length === 1));
+      for (const m of fleet) {
+        for (let i = 0; i < 4; i++) {
+          const res = await m.fetch('http://reviews/');
+          await res.arrayBuffer();
+        }
+        expect(m.stats().outbound[0]?.endpoints.map((e) => e.address)).toEqual([v2.server.address]);
+      }
+      const before = fleet.map((m) => m.policy.current().version);
+      // A typo: every mesh refuses it, names the key and line, and keeps routing to v2.
+      await writer.put(`${prefix}reviews.yaml`).value(split('v2').replace('destination:', 'destinaton:'));
+      await until(() => fleet.every((m) => m.policy.lastError !== undefined));
+      for (const [i, m] of fleet.entries()) {
+        expect(m.policy.current().version).toBe(before[i]);
+        expect(m.policy.lastError?.message).toMatch(/etcd:\/weft-policy-d\/reviews\.yaml:\d+:\d+/);
+      }
+    } finally {
+      writer.close();
+      await v1.m.close();
+      await v2.m.close();
+    }
+  });
 });

@@ -2,6 +2,7 @@
 
 import { hostname } from 'node:os';
 import { WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import { type PolicyInput, PolicyText } from '@weft/policy';
 import type { Credentials, WorkloadIdentity } from '@weft/security';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
 import type { FastifyPluginCallback } from 'fastify';
@@ -13,7 +14,13 @@ import { OutboundClient } from './client/client.js';
 import type { CallOverrides } from './client/context.js';
 import { buildClientPipeline } from './client/pipeline.js';
 import { dnsDiscovery } from './discovery/dns.js';
-import { etcdDiscovery, type Registration, registerInEtcd } from './discovery/etcd.js';
+import {
+  type EtcdPolicyWatch,
+  etcdDiscovery,
+  type Registration,
+  registerInEtcd,
+  watchEtcdPolicy,
+} from './discovery/etcd.js';
 import { fileDiscovery } from './discovery/file.js';
 import { ServiceRegistry } from './discovery/registry.js';
 import type { DiscoverySource } from './discovery/source.js';
@@ -199,11 +206,38 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       registryOnly: resolved.outboundTrafficPolicy === 'REGISTRY_ONLY',
     },
   );
+  // Fleet-wide policy from etcd, after the mesh's own sources (a later source wins by resource).
+  let etcdPolicy: EtcdPolicyWatch | undefined;
+  const withEtcd = (texts: { origin: string; text: string }[]): PolicyInput => [
+    ...(resolved.policy === undefined ? [] : Array.isArray(resolved.policy) ? resolved.policy : [resolved.policy]),
+    ...texts.map((t) => new PolicyText(t.origin, t.text)),
+  ];
+  let firstPolicy: PolicyInput | undefined = resolved.policy;
+  if (resolved.etcdPolicy !== undefined) {
+    const watched = await watchEtcdPolicy({
+      ...resolved.etcdPolicy,
+      // A bad document is rejected whole and the last good policy keeps serving (policy.lastError says why).
+      onChange: (texts) =>
+        void policy
+          .update(withEtcd(texts))
+          .catch((error: unknown) =>
+            resolved.logger.warn({ event: 'policy.rejected', source: 'etcd' }, (error as Error).message),
+          ),
+      onError: (error) =>
+        resolved.logger.warn({ event: 'policy.stale', source: 'etcd' }, `etcd policy watch: ${error.message}`),
+    }).catch((error: unknown) => {
+      policy.close();
+      throw error;
+    });
+    etcdPolicy = watched.watch;
+    firstPolicy = withEtcd(watched.first);
+  }
   // The first load must succeed: a mesh never starts on policy it could not read.
   try {
-    await policy.update(resolved.policy);
+    await policy.update(firstPolicy);
   } catch (error) {
     policy.close();
+    await etcdPolicy?.close();
     throw error;
   }
 
@@ -449,6 +483,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         await transport.close();
         identity?.close();
         await Promise.all(sources.map((s) => s.close()));
+        await etcdPolicy?.close();
         if (adminServer !== undefined) await (await adminServer).close();
       })();
       return closing;

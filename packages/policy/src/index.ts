@@ -46,7 +46,14 @@ export type {
 } from './schema/virtual-service.js';
 export { RETRY_ON_CONDITIONS } from './schema/virtual-service.js';
 export { type HostPolicy, PolicySnapshot, qualifyHost, type SnapshotOptions } from './snapshot.js';
-export { listSources, type PolicyInput, type PolicySource, type ReadSource, readSources } from './source/load.js';
+export {
+  listSources,
+  type PolicyInput,
+  type PolicySource,
+  PolicyText,
+  type ReadSource,
+  readSources,
+} from './source/load.js';
 export { codeDocument, type ParseError, parseText, type SourceDocument } from './source/parse.js';
 export { type Compiled, compileInput, PolicyStore, type PolicyStoreOptions } from './store.js';
 export { suggest } from './suggest.js';

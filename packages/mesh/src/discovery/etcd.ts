@@ -229,3 +229,92 @@ export async function registerInEtcd(
     },
   };
 }
+
+/** Where fleet-wide policy documents live unless told otherwise: one key per document set (`<prefix>reviews.yaml`). */
+export const ETCD_POLICY_PREFIX = '/weft/policy/';
+
+export interface EtcdPolicyWatch {
+  close(): Promise<void>;
+}
+
+/**
+ * Policy documents from etcd: every key under the prefix is YAML or JSON (one or more documents),
+ * read in key order. `onChange` gets the whole set after the first read and after every change
+ * (a burst of writes settles for 50 ms first); while etcd is away nothing changes, and a full read
+ * follows the reconnect. Each text's origin is `etcd:<key>`, so a problem names the key and line.
+ */
+export async function watchEtcdPolicy(
+  options: EtcdOptions & {
+    onChange: (texts: { origin: string; text: string }[]) => void;
+    onError?: (error: Error) => void;
+  },
+): Promise<{ first: { origin: string; text: string }[]; watch: EtcdPolicyWatch }> {
+  const prefix = options.prefix ?? ETCD_POLICY_PREFIX;
+  const etcd = client(options);
+  const readAll = async () => {
+    const res = await etcd.getAll().prefix(prefix).exec();
+    const texts = res.kvs
+      .map((kv) => ({ origin: `etcd:${kv.key.toString()}`, text: kv.value.toString() }))
+      .sort((a, b) => (a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0));
+    return { texts, revision: String(res.header.revision) };
+  };
+  let first: Awaited<ReturnType<typeof readAll>>;
+  try {
+    first = await readAll();
+  } catch (error) {
+    etcd.close();
+    throw new WeftError(
+      'WEFT_ERR_DISCOVERY',
+      `cannot read policy under ${prefix} from etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const reread = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (closed) return;
+      readAll().then(
+        ({ texts }) => {
+          if (!closed) options.onChange(texts);
+        },
+        (error: unknown) => options.onError?.(error as Error),
+      );
+    }, 50).unref();
+  };
+  const watcher = await etcd
+    .watch()
+    .prefix(prefix)
+    .startRevision(String(BigInt(first.revision) + 1n))
+    .create();
+  let lost = false;
+  watcher.on('put', reread);
+  watcher.on('delete', reread);
+  watcher.on('disconnected', (error) => {
+    lost = true;
+    options.onError?.(error);
+  });
+  watcher.on('connected', () => {
+    if (!lost) return;
+    lost = false;
+    reread();
+  });
+  watcher.on('error', (error) => {
+    options.onError?.(error);
+    reread();
+  });
+  return {
+    first: first.texts,
+    watch: {
+      async close() {
+        closed = true;
+        clearTimeout(timer);
+        await watcher.cancel().catch(() => undefined);
+        etcd.close();
+      },
+    },
+  };
+}

@@ -94,6 +94,12 @@ export interface MeshOptions {
    * and name. See docs/policy.md.
    */
   policy?: PolicyInput;
+  /**
+   * Policy documents from etcd, for a whole fleet at once: every key under `prefix` (default
+   * `/weft/policy/`) is YAML or JSON, loaded after `policy` and followed with the same checks and
+   * last-known-good behaviour as files (docs/policy.md).
+   */
+  etcdPolicy?: { hosts: string[]; prefix?: string };
   /** Reload file sources when they change; default true. */
   watchPolicy?: boolean;
   /**
@@ -206,6 +212,7 @@ export interface ResolvedMeshOptions {
   discoveryFile: string | undefined;
   discoveryDns: NonNullable<MeshOptions['discovery']>['dns'];
   discoveryEtcd: NonNullable<MeshOptions['discovery']>['etcd'];
+  etcdPolicy: MeshOptions['etcdPolicy'];
   outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   timeoutMs: number;
   maxConnectionsPerEndpoint: number;
@@ -311,6 +318,9 @@ const schema = z.strictObject({
   // Checked by the policy loader, which reports problems with their files and lines.
   policy: z.unknown().optional(),
   watchPolicy: z.boolean().optional(),
+  etcdPolicy: z
+    .strictObject({ hosts: z.array(z.string().min(1)).min(1), prefix: z.string().min(1).optional() })
+    .optional(),
   inboundDeadlines: z.enum(['mesh', 'any', 'none']).optional(),
   retryBudget: z
     .union([
@@ -470,6 +480,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     discoveryFile: o.discovery?.file,
     discoveryDns: o.discovery?.dns,
     discoveryEtcd: o.discovery?.etcd,
+    etcdPolicy: o.etcdPolicy,
     outboundTrafficPolicy: o.outboundTrafficPolicy ?? DEFAULTS.outboundTrafficPolicy,
     timeoutMs: o.timeoutMs ?? DEFAULTS.timeoutMs,
     maxConnectionsPerEndpoint: o.connectionPool?.maxConnectionsPerEndpoint ?? DEFAULTS.maxConnectionsPerEndpoint,

@@ -12,7 +12,19 @@ import { codeDocument, parseText, type SourceDocument } from './parse.js';
  * path: a file, a directory or a glob. Objects of other shapes (parsed from elsewhere) are
  * accepted too, and checked when loaded.
  */
-export type PolicySource = string | PolicyObject | Readonly<Record<string, unknown>>;
+export type PolicySource = string | PolicyObject | PolicyText | Readonly<Record<string, unknown>>;
+
+/**
+ * Policy text read from somewhere other than a file (an etcd key, a config service): YAML or JSON,
+ * one or more documents, checked like a file, its problems located at `origin:line:column`.
+ */
+export class PolicyText {
+  constructor(
+    /** Where the text came from, as problems should name it: `etcd:/weft/policy/reviews.yaml`. */
+    readonly origin: string,
+    readonly text: string,
+  ) {}
+}
 
 /** What a user gives as policy: one source or a list of them; later ones override earlier ones by resource. */
 export type PolicyInput = PolicySource | readonly (PolicySource | readonly PolicySource[])[];
@@ -140,6 +152,16 @@ export async function readSources(
   for (const { source, name } of listSources(input, root)) {
     if (typeof source === 'string') {
       out.push(await readPath(source, cwd));
+    } else if (source instanceof PolicyText) {
+      const { documents, errors } = parseText(source.text, source.origin);
+      const problems: ConfigProblem[] = errors.map((e) => ({
+        code: 'WEFT_ERR_POLICY_PARSE',
+        source: e.origin,
+        path: '(document)',
+        message: e.message,
+        severity: 'error',
+      }));
+      out.push({ name: source.origin, documents, problems, watch: [], files: [], fromDisk: false });
     } else if (source !== null && typeof source === 'object') {
       out.push({ name, documents: [codeDocument(source, name)], problems: [], watch: [], files: [], fromDisk: false });
     } else {
