@@ -26,10 +26,12 @@ async function until(predicate: () => boolean, limitMs = 8_000): Promise<void> {
 }
 
 /** A service that registers itself in etcd when it listens. */
-async function registeredService(name: string, prefix: string, ttl = 10) {
+async function registeredService(name: string, prefix: string, ttl = 10, deregisterGraceMs = 0) {
   const m = await createMesh({
     service: name,
-    discovery: { etcd: { hosts: [etcd.url], prefix, register: true, watch: false, leaseTtlSeconds: ttl } },
+    discovery: {
+      etcd: { hosts: [etcd.url], prefix, register: true, watch: false, leaseTtlSeconds: ttl, deregisterGraceMs },
+    },
     logger: false,
   });
   const app = express();
@@ -178,4 +180,48 @@ spec:
       await v2.m.close();
     }
   });
+
+  it('lets a service restart its replicas one by one under continuous load with no failed request', async () => {
+    const prefix = '/weft-e/';
+    const caller = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix } },
+      logger: false,
+    });
+    const replicas = [];
+    for (let i = 0; i < 3; i++) replicas.push(await registeredService('reviews', prefix, 10, 300));
+    await until(() => endpointsOf(caller, 'reviews').length === 3);
+    let ok = 0;
+    const failures: string[] = [];
+    let running = true;
+    const worker = async () => {
+      while (running && ok + failures.length < 200_000) {
+        try {
+          const res = await caller.fetch('http://reviews/');
+          await res.arrayBuffer();
+          if (res.status === 200) ok++;
+          else failures.push(`status ${res.status}`);
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+      }
+    };
+    const load = Promise.all(Array.from({ length: 4 }, worker));
+    try {
+      for (let i = 0; i < replicas.length; i++) {
+        const old = replicas[i];
+        const fresh = await registeredService('reviews', prefix, 10, 300);
+        await until(() => endpointsOf(caller, 'reviews').includes(fresh.server.address));
+        await old?.m.close();
+        replicas[i] = fresh;
+      }
+    } finally {
+      running = false;
+      await load;
+    }
+    expect(failures).toEqual([]);
+    expect(ok).toBeGreaterThan(100);
+    expect(endpointsOf(caller, 'reviews').sort()).toEqual(replicas.map((r) => r.server.address).sort());
+    await Promise.all(replicas.map((r) => r.m.close()));
+  }, 40_000);
 });

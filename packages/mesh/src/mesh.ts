@@ -477,8 +477,12 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         policy.close();
         void outlier.close();
         void breaker.close();
-        // Deregistered first, so callers watching etcd stop choosing this workload while it drains.
-        await Promise.all(registrations.map((r) => r.close()));
+        // Deregistered first, then a grace period for callers watching etcd to see it (a preStop
+        // sleep, in Kubernetes terms), so they stop choosing this workload before it drains.
+        if (registrations.length > 0) {
+          await Promise.all(registrations.map((r) => r.close()));
+          await new Promise((resolve) => setTimeout(resolve, resolved.discoveryEtcd?.deregisterGraceMs ?? 1_000));
+        }
         await Promise.all([...servers].map((s) => s.close()));
         await transport.close();
         identity?.close();

@@ -57,7 +57,15 @@ export interface MeshOptions {
      * `/weft/services/`), and with `register: true` register this workload's servers (`mesh.listen`)
      * under a lease of `leaseTtlSeconds` (default 10), removed on `close()` or when the process dies.
      */
-    etcd?: { hosts: string[]; prefix?: string; register?: boolean; watch?: boolean; leaseTtlSeconds?: number };
+    etcd?: {
+      hosts: string[];
+      prefix?: string;
+      register?: boolean;
+      watch?: boolean;
+      leaseTtlSeconds?: number;
+      /** After deregistering on `close()`, how long to wait before draining, for watchers to see it; default 1000 ms. */
+      deregisterGraceMs?: number;
+    };
     /** Services found in DNS: A/AAAA names with a port, or SRV names; see docs/discovery.md. */
     dns?: {
       services: Record<string, DnsService>;
@@ -284,6 +292,7 @@ const schema = z.strictObject({
           register: z.boolean().optional(),
           watch: z.boolean().optional(),
           leaseTtlSeconds: z.number().int().min(1).max(3600).optional(),
+          deregisterGraceMs: z.number().int().min(0).max(600_000).optional(),
         })
         .optional(),
       dns: z
