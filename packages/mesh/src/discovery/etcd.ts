@@ -28,6 +28,46 @@ interface Registered {
   weight?: number;
 }
 
+/** Keys read per request of a full read: a page stays far below gRPC's 4 MiB message limit. */
+const PAGE = 1_000;
+
+/** The key just past every key that starts with `prefix` (etcd's range_end for a prefix). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * Every key under `prefix` at one revision, read in pages (one range of 100,000 endpoints is
+ * ~14 MB, past gRPC's message limit): the first page fixes the revision, the others read at it.
+ */
+async function readPrefix(etcd: Etcd3, prefix: string): Promise<{ kvs: IKeyValue[]; revision: string }> {
+  const end = prefixEnd(Buffer.from(prefix));
+  const kvs: IKeyValue[] = [];
+  let key = Buffer.from(prefix);
+  let revision: string | undefined;
+  for (;;) {
+    const res = await etcd.kv.range({
+      key,
+      range_end: end,
+      limit: PAGE,
+      ...(revision === undefined ? {} : { revision }),
+    });
+    revision ??= String(res.header.revision);
+    kvs.push(...res.kvs);
+    const last = res.kvs.at(-1);
+    if (!res.more || last === undefined) break;
+    key = Buffer.concat([last.key, Buffer.from([0])]);
+  }
+  return { kvs, revision };
+}
+
 function client(options: EtcdOptions): Etcd3 {
   return new Etcd3({ hosts: options.hosts, dialTimeout: options.dialTimeoutMs ?? 3_000 });
 }
@@ -98,11 +138,11 @@ export function etcdDiscovery(options: EtcdDiscoveryOptions): DiscoverySource {
   };
 
   const fullRead = async (sink: DiscoverySink): Promise<string> => {
-    const res = await etcd.getAll().prefix(prefix).exec();
+    const read = await readPrefix(etcd, prefix);
     services.clear();
-    for (const kv of res.kvs) apply(kv, false, { set: () => {}, replaceAll: () => {}, stale: () => {} });
+    for (const kv of read.kvs) apply(kv, false, { set: () => {}, replaceAll: () => {}, stale: () => {} });
     sink.replaceAll(new Map([...services.keys()].map((s) => [s, endpointsOf(s)])));
-    return String(res.header.revision);
+    return read.revision;
   };
 
   return {
@@ -252,11 +292,11 @@ export async function watchEtcdPolicy(
   const prefix = options.prefix ?? ETCD_POLICY_PREFIX;
   const etcd = client(options);
   const readAll = async () => {
-    const res = await etcd.getAll().prefix(prefix).exec();
-    const texts = res.kvs
+    const read = await readPrefix(etcd, prefix);
+    const texts = read.kvs
       .map((kv) => ({ origin: `etcd:${kv.key.toString()}`, text: kv.value.toString() }))
       .sort((a, b) => (a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0));
-    return { texts, revision: String(res.header.revision) };
+    return { texts, revision: read.revision };
   };
   let first: Awaited<ReturnType<typeof readAll>>;
   try {
