@@ -112,6 +112,9 @@ describe('etcd discovery', () => {
     }
     expect(ok).toBe(20);
     expect(endpointsOf(caller, 'details')).toEqual([details.server.address]);
+    // The source shows stale, on the admin endpoint's data and as a metric.
+    await until(() => caller.registry.sources().some((s) => s.name.startsWith('etcd') && s.stale !== undefined));
+    expect(await caller.metrics()).toMatch(/weft_discovery_source_stale_seconds\{source="etcd"\} [0-9.]*[1-9]/);
 
     await etcd.start();
     // A second instance registers after the restart; the watching mesh sees it.

@@ -368,6 +368,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     pools: () => transport.pools(),
     certificateNotAfter: () => identity?.current.notAfter,
     policy: () => ({ version: policy.current().version, rejections: policy.counters.rejections }),
+    discovery: () => registry.sources(),
   });
   const axiosModule = await loadAxiosAdapter();
   let adminServer: Promise<AdminServer> | undefined;

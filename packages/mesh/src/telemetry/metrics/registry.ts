@@ -74,6 +74,8 @@ export interface MeshMetricsSources {
   /** The workload certificate's expiry, while mTLS is on. */
   certificateNotAfter(): Date | undefined;
   policy(): { version: number; rejections: number };
+  /** The registry's discovery sources, with their staleness. */
+  discovery?(): { name: string; services: number; stale: { since: number } | undefined }[];
 }
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
@@ -234,6 +236,16 @@ function weftMetrics(sources: MeshMetricsSources): ScrapedMetric[] {
         const notAfter = sources.certificateNotAfter();
         return notAfter === undefined ? [] : [{ value: notAfter.getTime() / 1000 }];
       },
+    ),
+    new ScrapedMetric(
+      'weft_discovery_source_stale_seconds',
+      'How long a discovery source has failed to refresh (its last endpoints stay in force); 0 when fresh',
+      'gauge',
+      () =>
+        (sources.discovery?.() ?? []).map((s) => ({
+          labels: { source: s.name.split(' ')[0] ?? s.name },
+          value: s.stale === undefined ? 0 : (Date.now() - s.stale.since) / 1000,
+        })),
     ),
     new ScrapedMetric('weft_policy_snapshot_version', 'Version of the policy snapshot in force', 'gauge', () => [
       { value: sources.policy().version },
