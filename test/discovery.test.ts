@@ -220,8 +220,36 @@ describe('DNS discovery', () => {
       };
       expect(clusters.sources.map((s) => [s.name, s.services])).toEqual([
         ['static', 0],
+        ['serviceentry', 0],
         ['dns', 1],
       ]);
     });
+  });
+
+  it('takes the endpoints of a STATIC ServiceEntry from the policy, and follows it when the policy changes', async () => {
+    const api = await upstream('api');
+    const entry = (address: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'external-api' },
+      spec: {
+        hosts: ['api.example.test'],
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+        location: 'MESH_EXTERNAL',
+        resolution: 'STATIC',
+        endpoints: [{ address, ports: { http: api.port }, labels: { zone: 'a' } }],
+      },
+    });
+    const m = await mesh({ service: 'reviews', policy: [entry('127.0.0.1')], logger: false });
+    const res = await m.fetch('http://api.example.test/v1');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    expect(api.seen.map((s) => s.url)).toEqual(['/v1']);
+    expect(m.registry.lookup('api.example.test')?.snapshot.endpoints[0]).toMatchObject({
+      address: `127.0.0.1:${api.port}`,
+      labels: { zone: 'a' },
+    });
+    await m.policy.update([]);
+    expect(m.registry.lookup('api.example.test')?.snapshot.endpoints).toEqual([]);
   });
 });

@@ -23,6 +23,7 @@ import {
 } from './discovery/etcd.js';
 import { fileDiscovery } from './discovery/file.js';
 import { ServiceRegistry } from './discovery/registry.js';
+import { serviceEntryDiscovery } from './discovery/service-entry.js';
 import type { DiscoverySource } from './discovery/source.js';
 import { loadStatic, SOURCE_PRECEDENCE } from './discovery/static.js';
 import {
@@ -240,6 +241,10 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     await etcdPolicy?.close();
     throw error;
   }
+  // STATIC ServiceEntries of the policy feed the registry too, following each new snapshot.
+  const serviceEntries = serviceEntryDiscovery(policy);
+  await serviceEntries.start(registry.attach(serviceEntries.name, SOURCE_PRECEDENCE.serviceEntry));
+  sources.push(serviceEntries);
 
   const logger = resolved.logger;
   const securityStats = new SecurityStats();

@@ -1,6 +1,6 @@
 // The service registry: which logical services exist, under which host names, and their current endpoints.
 import type { Endpoint, EndpointSnapshot } from '@weft/core';
-import { hostOf, serviceAliases } from '../options/address.js';
+import { checkServiceHost, hostOf, serviceAliases } from '../options/address.js';
 
 /** One logical service (Envoy's "cluster"): its name and its current endpoint snapshot. */
 export class Cluster {
@@ -72,7 +72,18 @@ export class ServiceRegistry {
 
   /** Fully qualified name of a service host as this workload would resolve it. */
   qualify(host: string): string {
-    return serviceAliases(host, this.#options.namespace, this.#options.clusterDomain).at(-1) as string;
+    return this.#aliases(host).at(-1) as string;
+  }
+
+  /**
+   * The names a host is found under: every Kubernetes form of a service name (`reviews`,
+   * `reviews.default`, … `.svc.cluster.local`), or, for a host of another shape (an outside
+   * host a ServiceEntry or DNS names: `api.example.com`), that host alone.
+   */
+  #aliases(host: string): string[] {
+    const { namespace, clusterDomain } = this.#options;
+    if (checkServiceHost(host, clusterDomain) === undefined) return serviceAliases(host, namespace, clusterDomain);
+    return [host.toLowerCase()];
   }
 
   /** Replaces the endpoints of `host` (creating the service if new) and tells listeners. */
@@ -86,7 +97,7 @@ export class ServiceRegistry {
     if (cluster === undefined) {
       cluster = new Cluster(name);
       this.#byName.set(name, cluster);
-      for (const alias of serviceAliases(host, this.#options.namespace, this.#options.clusterDomain)) {
+      for (const alias of this.#aliases(host)) {
         this.#byHost.set(alias, cluster);
       }
     }
@@ -113,25 +124,32 @@ export class ServiceRegistry {
     const state: SourceState = { name: source, precedence, services: new Map(), stale: undefined, updates: 0 };
     this.#sources.push(state);
     this.#sources.sort((a, b) => a.precedence - b.precedence);
-    const recompute = (host: string) => {
-      const cluster = this.#cluster(host);
+    // By the service's qualified name; `host` as the source wrote it, to name a new service (its aliases come from it).
+    const recompute = (name: string, host?: string) => {
+      const cluster = this.#byName.get(name) ?? this.#cluster(host ?? name);
       const winner = this.#sources.find((s) => s.services.has(cluster.name));
       this.#publish(cluster, winner?.services.get(cluster.name) ?? []);
     };
     return {
       set: (host, endpoints) => {
-        state.services.set(this.qualify(host), Object.freeze([...endpoints]));
+        const name = this.qualify(host);
+        state.services.set(name, Object.freeze([...endpoints]));
         state.stale = undefined;
         state.updates++;
-        recompute(host);
+        recompute(name, host);
       },
       replaceAll: (services) => {
         const before = new Set(state.services.keys());
         state.services.clear();
-        for (const [host, endpoints] of services) state.services.set(this.qualify(host), Object.freeze([...endpoints]));
+        const hosts = new Map<string, string>();
+        for (const [host, endpoints] of services) {
+          const name = this.qualify(host);
+          hosts.set(name, host);
+          state.services.set(name, Object.freeze([...endpoints]));
+        }
         state.stale = undefined;
         state.updates++;
-        for (const name of new Set([...before, ...state.services.keys()])) recompute(name);
+        for (const name of new Set([...before, ...state.services.keys()])) recompute(name, hosts.get(name));
       },
       stale: (reason) => {
         // Static stability: what the source last said stays in force; only the staleness is recorded.

@@ -15,7 +15,7 @@ export function toEndpoint(spec: ResolvedEndpointOptions): Endpoint {
 }
 
 /** Precedence of each kind of source: endpoints written in code win over every source that discovers them. */
-export const SOURCE_PRECEDENCE = { static: 0, file: 10, dns: 20, etcd: 30 } as const;
+export const SOURCE_PRECEDENCE = { static: 0, file: 10, serviceEntry: 15, dns: 20, etcd: 30 } as const;
 
 /** Endpoints given in code, as the first source of the registry (nothing overrides them). */
 export function loadStatic(registry: ServiceRegistry, services: Map<string, ResolvedEndpointOptions[]>): void {

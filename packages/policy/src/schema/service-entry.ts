@@ -46,14 +46,7 @@ export const ServiceEntry: KindSchema = {
   kind: 'ServiceEntry',
   versions: ['v1', 'v1beta1', 'v1alpha3'],
   spec: serviceEntrySpec,
-  unimplemented: [
-    'addresses',
-    'ports',
-    'location',
-    'resolution',
-    'endpoints',
-    'workloadSelector',
-    'exportTo',
-    'subjectAltNames',
-  ],
+  // STATIC entries feed the mesh's registry (their ports and endpoints); DNS and NONE leave the host to
+  // pass-through (the platform resolves it), which is what they amount to in process.
+  unimplemented: ['addresses', 'location', 'workloadSelector', 'exportTo', 'subjectAltNames'],
 };
