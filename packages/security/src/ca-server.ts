@@ -8,7 +8,7 @@ import { WeftError } from '@weft/core';
 import type { CertificateAuthority } from './ca.js';
 import { createWorkloadKey, requestedSpiffeId } from './csr.js';
 import type { CredentialSource, Credentials } from './identity.js';
-import { inspectCertificate } from './inspect.js';
+import { inspectCertificate, uriSans } from './inspect.js';
 import { parseSpiffeId, workloadSpiffeId } from './spiffe.js';
 
 /** The path the CA server answers on. */
@@ -235,8 +235,7 @@ export function caServerSource(options: CaServerSourceOptions): CredentialSource
             },
             // Secure naming: the server must be the CA server's identity, whatever address it is at.
             checkServerIdentity: (_host, cert) => {
-              const ids = (cert.subjectaltname ?? '').split(/,\s*/).map((s) => s.replace(/^URI:/, ''));
-              return ids.includes(expectedServer)
+              return uriSans(cert.subjectaltname).includes(expectedServer)
                 ? undefined
                 : new Error(
                     `the CA server at ${options.url} is not ${expectedServer} (it presented ${cert.subjectaltname ?? 'no SAN'})`,

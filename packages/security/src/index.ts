@@ -26,5 +26,5 @@ export {
   localCaSource,
   WorkloadIdentity,
 } from './identity.js';
-export { type CertificateInfo, inspectCertificate } from './inspect.js';
+export { type CertificateInfo, inspectCertificate, uriSans } from './inspect.js';
 export { parseSpiffeId, SPIFFE_ID_EXPECTED, type SpiffeId, trustDomainProblem, workloadSpiffeId } from './spiffe.js';

@@ -26,6 +26,11 @@ function sans(text: string | undefined, prefix: string): string[] {
     .map((s) => s.slice(prefix.length));
 }
 
+/** The URI SANs of a certificate, from Node's `subjectAltName` text (`URI:spiffe://…, DNS:…`). */
+export function uriSans(subjectAltName: string | undefined): string[] {
+  return sans(subjectAltName, 'URI:');
+}
+
 /** Every certificate of a PEM text (a leaf, a chain or a bundle), in order; `now` for `expiresInMs`. */
 export function inspectCertificate(pem: string, now = Date.now()): CertificateInfo[] {
   const texts = splitCertificates(pem);
@@ -38,7 +43,7 @@ export function inspectCertificate(pem: string, now = Date.now()): CertificateIn
       subject: (cert.subject ?? '').replace(/\n/g, ', '),
       issuer: (cert.issuer ?? '').replace(/\n/g, ', '),
       serialNumber: cert.serialNumber.toLowerCase(),
-      spiffeIds: sans(cert.subjectAltName, 'URI:').filter((u) => u.startsWith('spiffe://')),
+      spiffeIds: uriSans(cert.subjectAltName).filter((u) => u.startsWith('spiffe://')),
       dnsNames: sans(cert.subjectAltName, 'DNS:'),
       isCa: cert.ca,
       notBefore: new Date(cert.validFrom),

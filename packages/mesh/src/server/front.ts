@@ -3,7 +3,7 @@ import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import type { PeerIdentity } from '@weft/core';
-import { parseSpiffeId } from '@weft/security';
+import { parseSpiffeId, uriSans } from '@weft/security';
 import type { MtlsMode } from '../security/peer-authentication.js';
 
 /** What the front asks the mesh for each new connection. */
@@ -30,11 +30,7 @@ export function peerIdentity(socket: Socket): PeerIdentity | undefined {
   let peer = peers.get(socket);
   if (peer === undefined) {
     peer = null;
-    const san = socket.getPeerX509Certificate()?.subjectAltName;
-    const uri = san
-      ?.split(/,\s*/)
-      .find((s) => s.startsWith('URI:spiffe://'))
-      ?.slice('URI:'.length);
+    const uri = uriSans(socket.getPeerX509Certificate()?.subjectAltName).find((s) => s.startsWith('spiffe://'));
     if (uri !== undefined) {
       try {
         const id = parseSpiffeId(uri);

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { type PeerCertificate, type SecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { Endpoint } from '@weft/core';
 import type { TrafficPolicy } from '@weft/policy';
+import { uriSans } from '@weft/security';
 
 /** What the transport needs of the workload's identity. */
 export interface ClientTls {
@@ -57,13 +58,6 @@ export function allowedIdentities(
   return ids;
 }
 
-function uriSans(cert: PeerCertificate): string[] {
-  return (cert.subjectaltname ?? '')
-    .split(/,\s*/)
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
-}
-
 /**
  * undici's `connect` for an mTLS endpoint: a TLS connection with the workload's current
  * credentials, the chain checked against the trust bundle, and the server's SPIFFE ID against
@@ -77,7 +71,7 @@ export function mtlsConnector(
 ): (options: unknown, callback: (error: Error | null, socket: Socket | null) => void) => void {
   let session: Buffer | undefined;
   const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-    const ids = uriSans(cert);
+    const ids = uriSans(cert.subjectaltname);
     if (ids.some((id) => allowed.has(id))) return undefined;
     const reason = `${endpoint.address} presented ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}, not an identity its service may have (${[...allowed].join(', ')})`;
     tls.refused?.(endpoint.address, reason);
