@@ -3,6 +3,7 @@ import { Resolver } from 'node:dns/promises';
 import type { Endpoint } from '@weft/core';
 import type { DiscoverySink } from './registry.js';
 import type { DiscoverySource } from './source.js';
+import { toEndpoint } from './static.js';
 
 export interface DnsService {
   /** The DNS name to resolve: `reviews.default.svc.cluster.local`, or an SRV name `_http._tcp.reviews…`. */
@@ -36,18 +37,6 @@ interface Resolved {
   ttl: number;
 }
 
-function endpoint(host: string, port: number, labels: Record<string, string>, weight = 1): Endpoint {
-  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return Object.freeze({
-    address,
-    host,
-    port,
-    labels: Object.freeze({ ...labels }),
-    locality: '',
-    weight: Math.max(1, weight),
-  });
-}
-
 async function addresses(resolver: Resolver, name: string, family: 4 | 6): Promise<{ address: string; ttl: number }[]> {
   try {
     return family === 4 ? await resolver.resolve4(name, { ttl: true }) : await resolver.resolve6(name, { ttl: true });
@@ -77,7 +66,7 @@ async function resolveService(resolver: Resolver, spec: DnsService, maxTtl: numb
       const found = await addresses(resolver, r.name, 4);
       for (const a of found) {
         ttl = Math.min(ttl, a.ttl);
-        endpoints.push(endpoint(a.address, r.port, labels, r.weight));
+        endpoints.push(toEndpoint({ host: a.address, port: r.port, labels, weight: r.weight }));
       }
     }
     return { endpoints, ttl };
@@ -89,7 +78,7 @@ async function resolveService(resolver: Resolver, spec: DnsService, maxTtl: numb
     ...(type === 'AAAA' || type === 'A+AAAA' ? await addresses(resolver, spec.name, 6) : []),
   ];
   return {
-    endpoints: found.map((a) => endpoint(a.address, port, labels)),
+    endpoints: found.map((a) => toEndpoint({ host: a.address, port, labels })),
     ttl: found.length === 0 ? maxTtl : Math.min(...found.map((a) => a.ttl)),
   };
 }

@@ -2,8 +2,10 @@
 import type { Endpoint } from '@weft/core';
 import { WeftError } from '@weft/core';
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { parseAddress } from '../options/address.js';
 import type { DiscoverySink } from './registry.js';
 import type { DiscoverySource } from './source.js';
+import { toEndpoint } from './static.js';
 
 /**
  * The key layout: `<prefix><service>/<instance>` → JSON `{ address, labels, locality, weight }`,
@@ -84,18 +86,9 @@ function keyParts(key: string, prefix: string): { service: string; instance: str
 function endpointOf(value: string): Endpoint | undefined {
   try {
     const v = JSON.parse(value) as Registered;
-    const at = v.address.lastIndexOf(':');
-    const host = v.address.slice(0, at).replace(/^\[|\]$/g, '');
-    const port = Number(v.address.slice(at + 1));
-    if (at <= 0 || !Number.isInteger(port)) return undefined;
-    return Object.freeze({
-      address: v.address,
-      host,
-      port,
-      labels: Object.freeze({ ...v.labels }),
-      locality: v.locality ?? '',
-      weight: v.weight ?? 1,
-    });
+    const address = parseAddress(v.address);
+    if (typeof address === 'string') return undefined;
+    return toEndpoint({ ...address, labels: v.labels, locality: v.locality, weight: v.weight });
   } catch {
     return undefined;
   }

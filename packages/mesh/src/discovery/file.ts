@@ -9,6 +9,7 @@ import { parseAddress } from '../options/address.js';
 import { endpointSchema } from '../options/mesh-options.js';
 import type { DiscoverySink } from './registry.js';
 import type { DiscoverySource } from './source.js';
+import { toEndpoint } from './static.js';
 
 /** The file's shape: `services: { <host>: [ 'host:port' | { address, labels, locality, weight } ] }`. */
 const fileSchema = z.strictObject({ services: z.record(z.string(), z.array(endpointSchema)) });
@@ -58,14 +59,7 @@ export function parseEndpointsFile(text: string, origin: string): Map<string, En
         });
         return;
       }
-      endpoints.push(
-        Object.freeze({
-          ...address,
-          labels: Object.freeze({ ...s.labels }),
-          locality: s.locality ?? '',
-          weight: s.weight ?? 1,
-        }),
-      );
+      endpoints.push(toEndpoint({ ...address, labels: s.labels, locality: s.locality, weight: s.weight }));
     });
     out.set(host, endpoints);
   }

@@ -3,6 +3,7 @@ import type { Endpoint } from '@weft/core';
 import type { PolicySnapshot, ServiceEntrySpec } from '@weft/policy';
 import type { DiscoverySink } from './registry.js';
 import type { DiscoverySource } from './source.js';
+import { toEndpoint } from './static.js';
 
 /** The endpoints of every STATIC ServiceEntry of `snapshot`, by host. */
 export function serviceEntryEndpoints(snapshot: PolicySnapshot): Map<string, Endpoint[]> {
@@ -16,17 +17,8 @@ export function serviceEntryEndpoints(snapshot: PolicySnapshot): Map<string, End
       if (e.address === undefined) continue;
       // An endpoint's own port for the service port's name, else the port's targetPort, else its number.
       const number = (port === undefined ? undefined : (e.ports?.[port.name] ?? port.targetPort ?? port.number)) ?? 80;
-      const host = e.address;
-      const address = host.includes(':') ? `[${host}]:${number}` : `${host}:${number}`;
       endpoints.push(
-        Object.freeze({
-          address,
-          host,
-          port: number,
-          labels: Object.freeze({ ...e.labels }),
-          locality: e.locality ?? '',
-          weight: e.weight === undefined || e.weight === 0 ? 1 : e.weight,
-        }),
+        toEndpoint({ host: e.address, port: number, labels: e.labels, locality: e.locality, weight: e.weight }),
       );
     }
     for (const h of spec.hosts) out.set(h, [...(out.get(h) ?? []), ...endpoints]);

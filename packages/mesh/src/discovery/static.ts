@@ -3,14 +3,28 @@ import type { Endpoint } from '@weft/core';
 import type { ResolvedEndpointOptions } from '../options/mesh-options.js';
 import type { ServiceRegistry } from './registry.js';
 
-export function toEndpoint(spec: ResolvedEndpointOptions): Endpoint {
+/** What a source knows of an endpoint; the rest takes its default. */
+export interface EndpointParts {
+  host: string;
+  port: number;
+  /** `host:port`; written from host and port (an IPv6 host in brackets) when not given. */
+  address?: string | undefined;
+  labels?: Readonly<Record<string, string>> | undefined;
+  locality?: string | undefined;
+  /** A weight below 1 (SRV and ServiceEntry allow 0) counts as 1: every endpoint gets a share. */
+  weight?: number | undefined;
+}
+
+/** An endpoint as every source makes it: frozen, with its defaults. */
+export function toEndpoint(spec: EndpointParts): Endpoint {
+  const { host, port } = spec;
   return Object.freeze({
-    address: spec.address,
-    host: spec.host,
-    port: spec.port,
+    address: spec.address ?? (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`),
+    host,
+    port,
     labels: Object.freeze({ ...spec.labels }),
-    locality: spec.locality,
-    weight: spec.weight,
+    locality: spec.locality ?? '',
+    weight: Math.max(1, spec.weight ?? 1),
   });
 }
 
