@@ -2,6 +2,7 @@
 import { type BreakerStateChange, bufferBody, isWeftError, type Mesh } from '@weft/mesh';
 import { describe, expect, it } from 'vitest';
 import { mesh, upstream } from './support/lifecycle.js';
+import { until } from './support/wait.js';
 
 /** An upstream whose answer the test switches: the status it sends while `failing`, else 200. */
 async function switchable(name: string, failingStatus = 503) {
@@ -22,15 +23,6 @@ async function call(m: Mesh, url: string): Promise<string> {
   } catch (error) {
     const e = isWeftError(error) ? error : (error as { cause?: unknown }).cause;
     return isWeftError(e) ? `${e.code} ${e.flag}` : String(error);
-  }
-}
-
-/** Waits (bounded) until `predicate` holds. */
-async function until(predicate: () => boolean, limitMs = 3_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
 
@@ -65,7 +57,7 @@ describe('circuit breaker', () => {
       }),
     ]);
 
-    await until(() => m.breakers()[0]?.state === 'half-open');
+    await until(() => m.breakers()[0]?.state === 'half-open', 3_000);
     expect(await call(m, 'http://reviews/')).toBe('200');
     expect(changes.map((c) => c.state)).toEqual(['open', 'half-open', 'closed']);
     expect(changes[1]).toMatchObject({ previous: 'open', destination: 'reviews.default.svc.cluster.local' });
@@ -93,11 +85,11 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 2; i++) await call(m, 'http://reviews/');
     expect(m.breakers()[0]?.state).toBe('open');
 
-    await until(() => m.breakers()[0]?.state === 'half-open');
+    await until(() => m.breakers()[0]?.state === 'half-open', 3_000);
     expect(await call(m, 'http://reviews/')).toBe('500');
     expect(m.breakers()[0]).toMatchObject({ state: 'open', opened: 2 });
 
-    await until(() => m.breakers()[0]?.state === 'half-open');
+    await until(() => m.breakers()[0]?.state === 'half-open', 3_000);
     failing = false;
     slowDown.delayMs = 100;
     const probe = call(m, 'http://reviews/');

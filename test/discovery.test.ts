@@ -9,6 +9,7 @@ import { dnsDiscovery } from '../packages/mesh/dist/discovery/dns.js';
 import { fileDiscovery } from '../packages/mesh/dist/discovery/file.js';
 import { type DnsServer, startDnsServer } from './support/dns-server.js';
 import { mesh, upstream } from './support/lifecycle.js';
+import { until } from './support/wait.js';
 
 const registry = () => new ServiceRegistry({ namespace: 'default', clusterDomain: 'cluster.local' });
 const ep = (address: string): Endpoint => {
@@ -16,14 +17,6 @@ const ep = (address: string): Endpoint => {
   return { address, host, port: Number(port), labels: {}, locality: '', weight: 1 };
 };
 const addresses = (r: ServiceRegistry, host: string) => r.lookup(host)?.snapshot.endpoints.map((e) => e.address) ?? [];
-
-async function until(predicate: () => boolean, limitMs = 5_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('sources and precedence', () => {
   it('takes each service from the source of lowest precedence that has it; a dropped service falls to the next', () => {
@@ -74,11 +67,11 @@ describe('file discovery', () => {
       // Replaced by rename, as editors and Kubernetes do.
       await writeFile(`${path}.tmp`, 'services:\n  reviews: [127.0.0.1:9082]\n  ratings: [127.0.0.1:9090]\n');
       await rename(`${path}.tmp`, path);
-      await until(() => addresses(r, 'ratings').length === 1);
+      await until(() => addresses(r, 'ratings').length === 1, 5_000);
       expect(addresses(r, 'reviews')).toEqual(['127.0.0.1:9082']);
 
       await writeFile(path, 'services:\n  reviews:\n    - adress: 127.0.0.1:1\n');
-      await until(() => errors.length > 0);
+      await until(() => errors.length > 0, 5_000);
       expect(errors[0]).toMatch(/endpoints\.yaml:3:\d+/);
       expect(addresses(r, 'reviews')).toEqual(['127.0.0.1:9082']);
       expect(r.sources()[0]?.stale?.reason).toContain('the last good endpoints stay');

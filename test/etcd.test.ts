@@ -6,6 +6,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdServer, startEtcd } from './support/etcd.js';
 import { mesh } from './support/lifecycle.js';
+import { until } from './support/wait.js';
 
 let etcd: EtcdServer;
 beforeAll(async () => {
@@ -16,14 +17,6 @@ afterAll(async () => {
 });
 
 const endpointsOf = (m: Mesh, host: string) => m.registry.lookup(host)?.snapshot.endpoints.map((e) => e.address) ?? [];
-
-async function until(predicate: () => boolean, limitMs = 8_000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** A service that registers itself in etcd when it listens. */
 async function registeredService(name: string, prefix: string, ttl = 10, deregisterGraceMs = 0) {
@@ -52,11 +45,11 @@ describe('etcd discovery', () => {
       logger: false,
     });
     const reviews = await registeredService('reviews', prefix);
-    await until(() => endpointsOf(caller, 'reviews').includes(reviews.server.address));
+    await until(() => endpointsOf(caller, 'reviews').includes(reviews.server.address), 8_000);
     const res = await caller.fetch('http://reviews/r');
     expect(await res.json()).toEqual({ served: 'reviews' });
     await reviews.m.close();
-    await until(() => endpointsOf(caller, 'reviews').length === 0);
+    await until(() => endpointsOf(caller, 'reviews').length === 0, 8_000);
   });
 
   it('removes a process killed with SIGKILL once its lease runs out', async () => {
@@ -83,7 +76,7 @@ describe('etcd discovery', () => {
       });
       child.once('exit', (code) => reject(new Error(`child exited (${code}) before listening`)));
     });
-    await until(() => endpointsOf(caller, 'ratings').includes(address));
+    await until(() => endpointsOf(caller, 'ratings').includes(address), 8_000);
     child.kill('SIGKILL');
     const killedAt = Date.now();
     await until(() => endpointsOf(caller, 'ratings').length === 0, 10_000);
@@ -100,7 +93,7 @@ describe('etcd discovery', () => {
       logger: { warn: (_f: object, m: string) => errors.push(m), info: () => {}, debug: () => {} },
     });
     const details = await registeredService('details', prefix, 30);
-    await until(() => endpointsOf(caller, 'details').length === 1);
+    await until(() => endpointsOf(caller, 'details').length === 1, 8_000);
 
     await etcd.stop();
     // Calls keep going to the endpoint the mesh knew.
@@ -113,7 +106,7 @@ describe('etcd discovery', () => {
     expect(ok).toBe(20);
     expect(endpointsOf(caller, 'details')).toEqual([details.server.address]);
     // The source shows stale, on the admin endpoint's data and as a metric.
-    await until(() => caller.registry.sources().some((s) => s.name.startsWith('etcd') && s.stale !== undefined));
+    await until(() => caller.registry.sources().some((s) => s.name.startsWith('etcd') && s.stale !== undefined), 8_000);
     expect(await caller.metrics()).toMatch(/weft_discovery_source_stale_seconds\{source="etcd"\} [0-9.]*[1-9]/);
 
     await etcd.start();
@@ -161,7 +154,7 @@ spec:
         - destination: { host: reviews, subset: ${subset} }
 `;
       await writer.put(`${prefix}reviews.yaml`).value(split('v2'));
-      await until(() => fleet.every((m) => m.policy.current().ofKind('VirtualService').length === 1));
+      await until(() => fleet.every((m) => m.policy.current().ofKind('VirtualService').length === 1), 8_000);
       for (const m of fleet) {
         for (let i = 0; i < 4; i++) {
           const res = await m.fetch('http://reviews/');
@@ -172,7 +165,7 @@ spec:
       const before = fleet.map((m) => m.policy.current().version);
       // A typo: every mesh refuses it, names the key and line, and keeps routing to v2.
       await writer.put(`${prefix}reviews.yaml`).value(split('v2').replace('destination:', 'destinaton:'));
-      await until(() => fleet.every((m) => m.policy.lastError !== undefined));
+      await until(() => fleet.every((m) => m.policy.lastError !== undefined), 8_000);
       for (const [i, m] of fleet.entries()) {
         expect(m.policy.current().version).toBe(before[i]);
         expect(m.policy.lastError?.message).toMatch(/etcd:\/weft-policy-d\/reviews\.yaml:\d+:\d+/);
@@ -193,7 +186,7 @@ spec:
     });
     const replicas = [];
     for (let i = 0; i < 3; i++) replicas.push(await registeredService('reviews', prefix, 10, 300));
-    await until(() => endpointsOf(caller, 'reviews').length === 3);
+    await until(() => endpointsOf(caller, 'reviews').length === 3, 8_000);
     let ok = 0;
     const failures: string[] = [];
     let running = true;
@@ -214,7 +207,7 @@ spec:
       for (let i = 0; i < replicas.length; i++) {
         const old = replicas[i];
         const fresh = await registeredService('reviews', prefix, 10, 300);
-        await until(() => endpointsOf(caller, 'reviews').includes(fresh.server.address));
+        await until(() => endpointsOf(caller, 'reviews').includes(fresh.server.address), 8_000);
         await old?.m.close();
         replicas[i] = fresh;
       }
