@@ -70,6 +70,38 @@ async function readPrefix(etcd: Etcd3, prefix: string): Promise<{ kvs: IKeyValue
   return { kvs, revision };
 }
 
+/** What a watch of a prefix reports: each change, a lost connection, and when a full read is due. */
+interface PrefixEvents {
+  change(kv: IKeyValue, deleted: boolean): void;
+  /** The watch broke (etcd away): what was read stays in force. */
+  lost(error: Error): void;
+  /** Read the prefix again: after a reconnect (changes made meanwhile) or a watch error (a compacted revision). */
+  resync(error?: Error): void;
+}
+
+/** Watches `prefix` from the revision after `revision` (the one a full read was made at). */
+async function followPrefix(etcd: Etcd3, prefix: string, revision: string, on: PrefixEvents): Promise<Watcher> {
+  const watcher = await etcd
+    .watch()
+    .prefix(prefix)
+    .startRevision(String(BigInt(revision) + 1n))
+    .create();
+  let lost = false;
+  watcher.on('put', (kv) => on.change(kv, false));
+  watcher.on('delete', (kv) => on.change(kv, true));
+  watcher.on('disconnected', (error) => {
+    lost = true;
+    on.lost(error);
+  });
+  watcher.on('connected', () => {
+    if (!lost) return;
+    lost = false;
+    on.resync();
+  });
+  watcher.on('error', (error) => on.resync(error));
+  return watcher;
+}
+
 function client(options: EtcdOptions): Etcd3 {
   return new Etcd3({ hosts: options.hosts, dialTimeout: options.dialTimeoutMs ?? 3_000 });
 }
@@ -169,28 +201,19 @@ export function etcdDiscovery(options: EtcdDiscoveryOptions): DiscoverySource {
           },
         );
       };
-      watcher = await etcd
-        .watch()
-        .prefix(prefix)
-        .startRevision(String(BigInt(revision) + 1n))
-        .create();
-      let lost = false;
-      watcher.on('put', (kv) => apply(kv, false, sink));
-      watcher.on('delete', (kv) => apply(kv, true, sink));
-      watcher.on('disconnected', (error) => {
-        lost = true;
-        sink.stale(`etcd watch lost: ${error.message}`);
-        options.onError?.(error);
-      });
-      watcher.on('connected', () => {
-        if (!lost) return;
-        lost = false;
-        resync();
-      });
-      watcher.on('error', (error) => {
-        sink.stale(`etcd watch failed: ${error.message}`);
-        options.onError?.(error);
-        resync();
+      watcher = await followPrefix(etcd, prefix, revision, {
+        change: (kv, deleted) => apply(kv, deleted, sink),
+        lost: (error) => {
+          sink.stale(`etcd watch lost: ${error.message}`);
+          options.onError?.(error);
+        },
+        resync: (error) => {
+          if (error !== undefined) {
+            sink.stale(`etcd watch failed: ${error.message}`);
+            options.onError?.(error);
+          }
+          resync();
+        },
       });
     },
     async close() {
@@ -318,26 +341,13 @@ export async function watchEtcdPolicy(
       );
     }, 50).unref();
   };
-  const watcher = await etcd
-    .watch()
-    .prefix(prefix)
-    .startRevision(String(BigInt(first.revision) + 1n))
-    .create();
-  let lost = false;
-  watcher.on('put', reread);
-  watcher.on('delete', reread);
-  watcher.on('disconnected', (error) => {
-    lost = true;
-    options.onError?.(error);
-  });
-  watcher.on('connected', () => {
-    if (!lost) return;
-    lost = false;
-    reread();
-  });
-  watcher.on('error', (error) => {
-    options.onError?.(error);
-    reread();
+  const watcher = await followPrefix(etcd, prefix, first.revision, {
+    change: reread,
+    lost: (error) => options.onError?.(error),
+    resync: (error) => {
+      if (error !== undefined) options.onError?.(error);
+      reread();
+    },
   });
   return {
     first: first.texts,
