@@ -64,6 +64,23 @@ const GUARDED_POLICY = {
   breaker: { failurePercent: 50, minimumCalls: 20 },
 };
 
+/**
+ * A client that sends GET /json through `mesh.request()`: weft's own request model down the client
+ * pipeline, no client library around it. With `freshHeaders`, each call gets an empty headers object
+ * (tracing writes its headers into it); otherwise every call sends `headers` as they are.
+ */
+function meshRequestClient(mesh, headers, freshHeaders) {
+  const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers, body: null };
+  return {
+    async send() {
+      const { status, body } = await mesh.request(freshHeaders ? { ...request, headers: {} } : request);
+      await body.dump();
+      if (status < 200 || status > 299) throw new Error(`status ${status}`);
+    },
+    close: () => mesh.close(),
+  };
+}
+
 /** `{ send, close }` for client `kind` against 127.0.0.1:`port`. */
 export async function makeClient(kind, port, concurrency) {
   const origin = `http://127.0.0.1:${port}`;
@@ -100,15 +117,7 @@ export async function makeClient(kind, port, concurrency) {
     case 'weft-mtls': {
       // mesh.request() with mTLS on: the endpoint is called over mutual TLS and checked by SPIFFE ID.
       const mesh = await weftMesh(port, concurrency, undefined, { identity: { caDir: process.env.WEFT_CA_DIR } });
-      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers: {}, body: null };
-      return {
-        async send() {
-          const { status, body } = await mesh.request({ ...request, headers: {} });
-          await body.dump();
-          if (status < 200 || status > 299) throw new Error(`status ${status}`);
-        },
-        close: () => mesh.close(),
-      };
+      return meshRequestClient(mesh, {}, true);
     }
     case 'weft-untraced':
     case 'weft-traced-1':
@@ -116,41 +125,17 @@ export async function makeClient(kind, port, concurrency) {
       // mesh.request() as weft-request, with tracing off, or on under sdk-node at 1 % / 100 % (bench/tracing.mjs).
       await startBenchTracing(kind, 'loadgen');
       const mesh = await weftMesh(port, concurrency, undefined, false, kind !== 'weft-untraced');
-      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: PATH, headers: {}, body: null };
-      return {
-        async send() {
-          const { status, body } = await mesh.request({ ...request, headers: {} });
-          await body.dump();
-          if (status < 200 || status > 299) throw new Error(`status ${status}`);
-        },
-        close: () => mesh.close(),
-      };
+      return meshRequestClient(mesh, {}, true);
     }
     case 'weft-request':
     case 'weft-routed':
     case 'weft-routed-1000':
     case 'weft-guarded': {
-      // mesh.request(): weft's own request model down the client pipeline, no client library around it;
-      // the routed kinds add a VirtualService (1 or 1,000 routes) and a DestinationRule.
+      // The routed kinds add a VirtualService (1 or 1,000 routes) and a DestinationRule.
       const routes = kind === 'weft-routed' ? 1 : kind === 'weft-routed-1000' ? 1000 : 0;
       const policy = kind === 'weft-guarded' ? GUARDED_POLICY : routes === 0 ? undefined : routedPolicy(routes);
       const mesh = await weftMesh(port, concurrency, policy);
-      const request = {
-        method: 'GET',
-        scheme: 'http',
-        authority: 'bench',
-        path: PATH,
-        headers: { 'x-bench': 'yes' },
-        body: null,
-      };
-      return {
-        async send() {
-          const { status, body } = await mesh.request(request);
-          await body.dump();
-          if (status < 200 || status > 299) throw new Error(`status ${status}`);
-        },
-        close: () => mesh.close(),
-      };
+      return meshRequestClient(mesh, { 'x-bench': 'yes' }, false);
     }
     case 'axios': {
       // Node 20's global agent keeps connections alive; plain axios uses it, so both sides reuse sockets.
