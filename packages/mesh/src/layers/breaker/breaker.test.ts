@@ -1,10 +1,22 @@
 // Tests of the breaker layer apart from the network: what counts, when a breaker is made, and what passes straight through.
+
+import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { compose, type EndpointSnapshot, type Handler, WeftError, type WeftResponse } from '@weft/core';
+import fc from 'fast-check';
+import CircuitBreaker from 'opossum';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientCallContext } from '../../client/context.js';
 import { getReviews } from '../../testing/fixtures.js';
-import { type BreakerLayer, breakers, bufferBody, compileBreakerPolicy, isUpstreamFailure } from './index.js';
+import {
+  type BreakerLayer,
+  breakers,
+  bufferBody,
+  compileBreakerPolicy,
+  DestinationBreaker,
+  isServerError,
+  isUpstreamFailure,
+} from './index.js';
 
 const snapshot = (service: string): EndpointSnapshot => ({ service, endpoints: [], version: 1 });
 const layers: BreakerLayer[] = [];
@@ -76,6 +88,113 @@ describe('breaker layer', () => {
       openForMs: 5_000,
     });
     expect(compileBreakerPolicy({ window: '2s', openFor: '1m' })).toMatchObject({ windowMs: 2_000, openForMs: 60_000 });
+  });
+});
+
+/** What one call comes to in the comparison with opossum's own `fire`. */
+const OUTCOMES = {
+  ok: { status: 200 },
+  serverError: { status: 503 },
+  callerError: { status: 404 },
+  reset: { error: new WeftError('WEFT_ERR_UPSTREAM_RESET', 'reset') },
+  aborted: { error: new WeftError('WEFT_ERR_ABORTED', 'aborted') },
+} as const;
+type Outcome = keyof typeof OUTCOMES;
+
+/** Calls that start together and then end in the order given. */
+const batchesArb = fc.array(
+  fc.array(fc.record({ outcome: fc.constantFrom(...(Object.keys(OUTCOMES) as Outcome[])), order: fc.nat() }), {
+    minLength: 1,
+    maxLength: 4,
+  }),
+  { minLength: 1, maxLength: 30 },
+);
+
+/** A next handler whose calls wait until the test ends them. */
+function heldCalls() {
+  const held: ((outcome: Outcome) => void)[] = [];
+  const next = (): Promise<WeftResponse> =>
+    new Promise((resolve, reject) => {
+      held.push((outcome) => {
+        const o: { status?: number; error?: WeftError } = OUTCOMES[outcome];
+        if (o.error !== undefined) reject(o.error);
+        else resolve({ status: o.status ?? 200, headers: {}, body: null });
+      });
+    });
+  return { held, next };
+}
+
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('DestinationBreaker', () => {
+  it('counts and opens on the same calls as opossum’s own fire, whatever the outcomes and their overlap', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        batchesArb,
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 10, max: 90 }),
+        async (batches, minimumCalls, failurePercent) => {
+          const policy = { ...compileBreakerPolicy({ minimumCalls, failurePercent }), windowMs: 3_600_000 };
+          const ours = heldCalls();
+          const breaker = new DestinationBreaker(
+            'reviews',
+            policy,
+            ours.next,
+            { response: isServerError, error: isUpstreamFailure },
+            () => {},
+          );
+          // The reference: opossum alone, with the same settings and the same rule for what counts.
+          const theirs = heldCalls();
+          const reference = new CircuitBreaker(
+            () =>
+              theirs.next().then((r) => {
+                if (r.status >= 500) throw Object.assign(new Error('5xx'), { response: r });
+                return r;
+              }),
+            {
+              timeout: false,
+              errorThresholdPercentage: failurePercent,
+              volumeThreshold: minimumCalls,
+              resetTimeout: 3_600_000,
+              rollingCountTimeout: policy.windowMs,
+              rollingCountBuckets: policy.buckets,
+              rollingPercentilesEnabled: false,
+              enableSnapshots: false,
+              rotateBucketController: new EventEmitter(),
+              errorFilter: (error: unknown) => !(error as { response?: unknown }).response && !isUpstreamFailure(error),
+            } as CircuitBreaker.Options,
+          );
+          try {
+            for (const batch of batches) {
+              const sent = ours.held.length;
+              const pending = batch.map(() =>
+                breaker.call(getReviews, new ClientCallContext(0)).catch(() => undefined),
+              );
+              // weft refuses before opossum while open, so a refused call is not counted: the reference is not fired then.
+              const refPending = batch.map(() =>
+                reference.opened ? undefined : reference.fire(getReviews).catch(() => undefined),
+              );
+              expect(ours.held.length).toBe(theirs.held.length);
+              const order = batch.map((c, i) => ({ ...c, i })).sort((a, b) => a.order - b.order);
+              for (const { outcome, i } of order) {
+                if (sent + i >= ours.held.length) continue; // refused while open, by both
+                ours.held[sent + i]?.(outcome);
+                theirs.held[sent + i]?.(outcome);
+                await settle();
+              }
+              await Promise.all([...pending, ...refPending]);
+              expect(breaker.state).toBe(reference.opened ? 'open' : 'closed');
+              const { fires, failures } = reference.stats;
+              expect(breaker.view().window).toEqual({ calls: fires, failures });
+            }
+          } finally {
+            breaker.close();
+            reference.shutdown();
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 
