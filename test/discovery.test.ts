@@ -245,4 +245,63 @@ describe('DNS discovery', () => {
     await m.policy.update([]);
     expect(m.registry.lookup('api.example.test')?.snapshot.endpoints).toEqual([]);
   });
+
+  it('under REGISTRY_ONLY lets through a host that a DNS or NONE ServiceEntry declares, on its ports only', async () => {
+    const api = await upstream('api');
+    const other = await upstream('other');
+    const entry = (name: string, hosts: string[], resolution: string, port: number) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name },
+      spec: { hosts, ports: [{ number: port, name: 'http', protocol: 'HTTP' }], location: 'MESH_EXTERNAL', resolution },
+    });
+    const m = await mesh({
+      service: 'reviews',
+      outboundTrafficPolicy: 'REGISTRY_ONLY',
+      policy: [entry('by-dns', ['localhost'], 'DNS', api.port)],
+      logger: false,
+    });
+    const res = await m.fetch(`http://localhost:${api.port}/declared`);
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    expect(api.seen.map((s) => s.url)).toEqual(['/declared']);
+    // Another port of the same host is not declared: refused, and the message says what to add.
+    await expect(m.fetch(`http://localhost:${other.port}/`)).rejects.toMatchObject({
+      code: 'WEFT_ERR_REGISTRY_ONLY',
+      message: expect.stringContaining('ServiceEntry'),
+    });
+    expect(m.policy.explain({ url: `http://localhost:${api.port}/` }).summary).toMatch(/declared outside the mesh/);
+    // A NONE entry with a wildcard host covers names under it; a policy without the entry refuses again.
+    await m.policy.update([entry('wild', ['*.localhost', 'localhost'], 'NONE', other.port)]);
+    const second = await m.fetch(`http://localhost:${other.port}/wild`);
+    expect(second.status).toBe(200);
+    await second.arrayBuffer();
+    await expect(m.fetch(`http://localhost:${api.port}/`)).rejects.toMatchObject({ code: 'WEFT_ERR_REGISTRY_ONLY' });
+    expect(m.registry.declaresOutside('api.localhost', other.port)).toBe(true);
+    expect(m.registry.declaresOutside('localhostx', other.port)).toBe(false);
+  });
+
+  it('calls no endpoint that discovery marks UNHEALTHY or DRAINING, shows it with its health, and fails fast when none is healthy', async () => {
+    const [a, b] = [await upstream('a'), await upstream('b')];
+    const m = await mesh({
+      service: 'productpage',
+      discovery: {
+        static: {
+          reviews: [`127.0.0.1:${a.port}`, { address: `127.0.0.1:${b.port}`, health: 'DRAINING' }],
+          ratings: [{ address: `127.0.0.1:${b.port}`, health: 'UNHEALTHY' }],
+        },
+      },
+      logger: false,
+    });
+    for (let i = 0; i < 10; i++) await (await m.fetch('http://reviews/')).arrayBuffer();
+    expect([a.seen.length, b.seen.length]).toEqual([10, 0]);
+    expect(
+      m
+        .endpoints()
+        .find((d) => d.service.startsWith('reviews.'))
+        ?.endpoints.map((e) => e.health),
+    ).toEqual(['HEALTHY', 'DRAINING']);
+    await expect(m.fetch('http://ratings/')).rejects.toMatchObject({ code: 'WEFT_ERR_NO_HEALTHY_UPSTREAM' });
+    expect(b.seen.length).toBe(0);
+  });
 });

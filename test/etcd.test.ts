@@ -6,6 +6,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdServer, startEtcd } from './support/etcd.js';
 import { mesh } from './support/lifecycle.js';
+import { startTcpProxy } from './support/tcp-proxy.js';
 import { until } from './support/wait.js';
 
 let etcd: EtcdServer;
@@ -29,11 +30,13 @@ async function registeredService(name: string, prefix: string, ttl = 10, deregis
   });
   const app = express();
   app.use(m.express());
+  let calls = 0;
   app.get(/.*/, (_req, res) => {
+    calls++;
     res.json({ served: name });
   });
   const server = await m.listen(app);
-  return { m, server };
+  return { m, server, calls: () => calls };
 }
 
 describe('etcd discovery', () => {
@@ -220,4 +223,120 @@ spec:
     expect(endpointsOf(caller, 'reviews').sort()).toEqual(replicas.map((r) => r.server.address).sort());
     await Promise.all(replicas.map((r) => r.m.close()));
   }, 40_000);
+
+  it('follows only the services it calls: each one from its first call, or those it names', async () => {
+    const prefix = '/weft-f/';
+    const reviews = await registeredService('reviews', prefix);
+    const ratings = await registeredService('ratings', prefix);
+    const known = (m: Mesh) => m.registry.snapshots().map((s) => s.service.split('.')[0]);
+
+    const onDemand = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix, services: 'called' } },
+      outboundTrafficPolicy: 'REGISTRY_ONLY',
+      logger: false,
+    });
+    expect(known(onDemand)).not.toContain('reviews');
+    // The first call waits for the one read of reviews' keys, and goes there.
+    const calls = await Promise.all([1, 2, 3].map(() => onDemand.fetch('http://reviews/r')));
+    expect(await Promise.all(calls.map((r) => r.json()))).toEqual(Array(3).fill({ served: 'reviews' }));
+    expect(known(onDemand)).toContain('reviews');
+    expect(known(onDemand)).not.toContain('ratings');
+    // A service etcd does not have stays unknown (refused under REGISTRY_ONLY), without a read per call.
+    await expect(onDemand.fetch('http://details/d')).rejects.toMatchObject({ code: 'WEFT_ERR_REGISTRY_ONLY' });
+    await expect(onDemand.fetch('http://details/d')).rejects.toMatchObject({ code: 'WEFT_ERR_REGISTRY_ONLY' });
+    // The service called is watched: a second replica is seen.
+    const second = await registeredService('reviews', prefix);
+    await until(() => endpointsOf(onDemand, 'reviews').length === 2, 8_000);
+
+    const named = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix, services: ['ratings'] } },
+      logger: false,
+    });
+    expect(endpointsOf(named, 'ratings')).toEqual([ratings.server.address]);
+    expect(known(named)).not.toContain('reviews');
+    await Promise.all([reviews.m.close(), ratings.m.close(), second.m.close()]);
+    await until(() => endpointsOf(onDemand, 'reviews').length === 0, 8_000);
+  }, 30_000);
+
+  it('after a partition during which etcd compacted the watched revisions, reads everything again and watches from there', async () => {
+    const prefix = '/weft-g/';
+    const key = (i: number) => `${prefix}details.default.svc.cluster.local/i${i}`;
+    const value = (port: number) => JSON.stringify({ address: `127.0.0.1:${port}` });
+    const writer = new Etcd3({ hosts: etcd.url });
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(etcd.url).port) });
+    const troubles: string[] = [];
+    try {
+      await writer.put(key(1)).value(value(20001));
+      const caller = await mesh({
+        service: 'productpage',
+        discovery: { etcd: { hosts: [proxy.url], prefix } },
+        logger: { warn: (_f: object, m: string) => troubles.push(m), info: () => {}, debug: () => {} },
+      });
+      expect(endpointsOf(caller, 'details')).toEqual(['127.0.0.1:20001']);
+
+      proxy.cut();
+      await until(() => caller.registry.sources().some((s) => s.stale !== undefined), 8_000);
+      // Meanwhile: a second endpoint registers, another key churns, and etcd compacts its history.
+      await writer.put(key(2)).value(value(20002));
+      for (let i = 0; i < 20; i++) await writer.put(`${prefix}churn/x`).value(String(i));
+      const { header } = await writer.put(`${prefix}churn/x`).value('last').exec();
+      await writer.kv.compact({ revision: header.revision, physical: true });
+      expect(endpointsOf(caller, 'details')).toEqual(['127.0.0.1:20001']);
+
+      proxy.restore();
+      await until(() => endpointsOf(caller, 'details').length === 2, 15_000);
+      // Seen through the watch that replaced the cancelled one: a later change arrives too.
+      await writer.delete().key(key(1));
+      await until(() => endpointsOf(caller, 'details').join() === '127.0.0.1:20002', 8_000);
+      expect(troubles.join('\n')).toMatch(/compact/i);
+      expect(caller.registry.sources().find((s) => s.name.startsWith('etcd'))?.stale).toBeUndefined();
+    } finally {
+      writer.close();
+      await proxy.close();
+    }
+  }, 40_000);
+
+  it('sends no call to an endpoint registered as DRAINING or UNHEALTHY, and shows it with its health', async () => {
+    const prefix = '/weft-h/';
+    const a = await registeredService('reviews', prefix);
+    const b = await registeredService('reviews', prefix);
+    const caller = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix } },
+      logger: false,
+    });
+    await until(() => endpointsOf(caller, 'reviews').length === 2, 8_000);
+    const writer = new Etcd3({ hosts: etcd.url });
+    try {
+      const keys = await writer.getAll().prefix(`${prefix}reviews.`).keys();
+      const keyOf = async (address: string) => {
+        for (const k of keys) if ((await writer.get(k).string())?.includes(address)) return k;
+        throw new Error(`no key for ${address}`);
+      };
+      await writer
+        .put(await keyOf(b.server.address))
+        .value(JSON.stringify({ address: b.server.address, health: 'DRAINING' }));
+      await until(() => endpointsOf(caller, 'reviews').length === 1, 8_000);
+      const [beforeA, beforeB] = [a.calls(), b.calls()];
+      for (let i = 0; i < 20; i++) await (await caller.fetch('http://reviews/')).arrayBuffer();
+      expect([a.calls() - beforeA, b.calls() - beforeB]).toEqual([20, 0]);
+      const state = caller.endpoints().find((d) => d.service.startsWith('reviews.'));
+      expect(state?.endpoints.map((e) => [e.address, e.health]).sort()).toEqual(
+        [
+          [a.server.address, 'HEALTHY'],
+          [b.server.address, 'DRAINING'],
+        ].sort(),
+      );
+      await writer
+        .put(await keyOf(a.server.address))
+        .value(JSON.stringify({ address: a.server.address, health: 'unhealthy' }));
+      await until(() => endpointsOf(caller, 'reviews').length === 0, 8_000);
+      await expect(caller.fetch('http://reviews/')).rejects.toMatchObject({ code: 'WEFT_ERR_NO_HEALTHY_UPSTREAM' });
+    } finally {
+      writer.close();
+      await Promise.all([a.m.close(), b.m.close()]);
+    }
+  }, 30_000);
 });

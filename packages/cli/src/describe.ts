@@ -24,6 +24,8 @@ interface Endpoint {
   labels: Record<string, string>;
   locality: string;
   weight: number;
+  /** From discovery: HEALTHY, UNHEALTHY or DRAINING (absent from a mesh before it was reported). */
+  health?: string;
   ejected: boolean;
   outlier?: {
     ejections: number;
@@ -126,14 +128,18 @@ export function formatDescription(d: Description): string {
   for (const r of d.policy.resources) out.push(`  ${r.kind} ${r.name}  ${r.origin}`);
   for (const dest of d.destinations) {
     out.push('', `Endpoints of ${dest.service}:`);
-    if (dest.endpoints.length === 0) out.push('  none (calls fail with WEFT_ERR_NO_HEALTHY_UPSTREAM, flag UH)');
+    if (dest.endpoints.every((e) => e.health !== undefined && e.health !== 'HEALTHY'))
+      out.push('  none healthy (calls fail with WEFT_ERR_NO_HEALTHY_UPSTREAM, flag UH)');
     for (const e of dest.endpoints) {
       const labels = Object.entries(e.labels)
         .map(([k, v]) => `${k}=${v}`)
         .join(',');
-      const health = e.ejected
-        ? `EJECTED (${e.outlier?.ejections ?? 1} ejection${(e.outlier?.ejections ?? 1) === 1 ? '' : 's'})`
-        : `healthy${e.outlier !== undefined && e.outlier.consecutive5xx > 0 ? ` (${e.outlier.consecutive5xx} consecutive 5xx)` : ''}`;
+      const health =
+        e.health !== undefined && e.health !== 'HEALTHY'
+          ? `${e.health} (discovery: takes no calls)`
+          : e.ejected
+            ? `EJECTED (${e.outlier?.ejections ?? 1} ejection${(e.outlier?.ejections ?? 1) === 1 ? '' : 's'})`
+            : `healthy${e.outlier !== undefined && e.outlier.consecutive5xx > 0 ? ` (${e.outlier.consecutive5xx} consecutive 5xx)` : ''}`;
       out.push(
         `  ${e.address.padEnd(22)} ${health.padEnd(28)} weight ${e.weight}${e.locality ? `  ${e.locality}` : ''}${labels ? `  ${labels}` : ''}`,
       );

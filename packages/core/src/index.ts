@@ -1,7 +1,7 @@
 // @weft/core: the dependency-free bottom of weft.
 
 export { CallContext, type PeerIdentity, ServerCallContext } from './context.js';
-export type { Endpoint, EndpointSnapshot } from './endpoint.js';
+export { ENDPOINT_HEALTH, type Endpoint, type EndpointHealth, type EndpointSnapshot } from './endpoint.js';
 export type { ConfigProblem, WeftErrorCode, WeftErrorOptions } from './errors.js';
 export { causedBy, configError, ERROR_CODES, formatProblem, isWeftError, WeftError } from './errors.js';
 export type { Handler, Layer } from './handler.js';

@@ -1,7 +1,7 @@
 // createMesh: one service's mesh — its options checked, its registry filled, its pipelines built, its adapters handed out.
 
 import { hostname } from 'node:os';
-import { WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import { type EndpointHealth, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import { type PolicyInput, PolicyText } from '@weft/policy';
 import type { Credentials, WorkloadIdentity } from '@weft/security';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
@@ -78,6 +78,8 @@ export interface DestinationState {
     labels: Readonly<Record<string, string>>;
     locality: string;
     weight: number;
+    /** As discovery reports it; only `HEALTHY` endpoints are picked. */
+    health: EndpointHealth;
     ejected: boolean;
     outlier: OutlierEndpointState | undefined;
   }[];
@@ -170,7 +172,11 @@ async function startSources(registry: ServiceRegistry, resolved: ResolvedMeshOpt
         { event: 'discovery.stale', source: 'etcd' },
         `etcd: ${error.message}; the last endpoints stay`,
       );
-    wanted.push({ source: etcdDiscovery({ ...etcd, onError }), precedence: SOURCE_PRECEDENCE.etcd });
+    const services = Array.isArray(etcd.services) ? etcd.services.map((h) => registry.qualify(h)) : etcd.services;
+    wanted.push({
+      source: etcdDiscovery({ ...etcd, ...(services === undefined ? {} : { services }), onError }),
+      precedence: SOURCE_PRECEDENCE.etcd,
+    });
   }
   const started: DiscoverySource[] = [];
   try {
@@ -198,7 +204,11 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       clusterDomain: resolved.clusterDomain,
       watch: resolved.watchPolicy,
       // Selectors are not checked here: a shared policy directory names other workloads too.
-      analysisContext: () => ({ knownHosts: registry.snapshots().map((s) => s.service) }),
+      // With services found on demand, a host the policy names may well exist before it is called: not checked.
+      analysisContext: () =>
+        resolved.discoveryEtcd?.services === 'called' && resolved.discoveryEtcd.watch !== false
+          ? {}
+          : { knownHosts: registry.snapshots().map((s) => s.service) },
     },
     {
       registry,
@@ -467,11 +477,12 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         return {
           service: snapshot.service,
           pool: limits.state(snapshot.service),
-          endpoints: snapshot.endpoints.map((e) => ({
+          endpoints: [...snapshot.endpoints, ...(snapshot.unavailable ?? [])].map((e) => ({
             address: e.address,
             labels: e.labels,
             locality: e.locality,
             weight: e.weight,
+            health: e.health ?? 'HEALTHY',
             ejected: health.get(e.address)?.ejected ?? false,
             outlier: health.get(e.address),
           })),

@@ -1,6 +1,6 @@
 // etcd discovery: services register under a key prefix with a lease; meshes watch the prefix, resync after a reconnect, and keep what they had while etcd is away.
-import type { Endpoint } from '@weft/core';
-import { WeftError } from '@weft/core';
+import type { Endpoint, EndpointHealth } from '@weft/core';
+import { ENDPOINT_HEALTH, WeftError } from '@weft/core';
 import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
 import { parseAddress } from '../options/address.js';
 import type { DiscoverySink } from './registry.js';
@@ -28,6 +28,7 @@ interface Registered {
   labels?: Record<string, string>;
   locality?: string;
   weight?: number;
+  health?: EndpointHealth;
 }
 
 /** Keys read per request of a full read: a page stays far below gRPC's 4 MiB message limit. */
@@ -70,36 +71,107 @@ async function readPrefix(etcd: Etcd3, prefix: string): Promise<{ kvs: IKeyValue
   return { kvs, revision };
 }
 
-/** What a watch of a prefix reports: each change, a lost connection, and when a full read is due. */
+/** What following a prefix reports. */
 interface PrefixEvents {
+  /** Everything under the prefix at one revision: at the start, after a reconnect, and after a cancelled watch. */
+  read(kvs: IKeyValue[]): void;
+  /** One change seen by the watch. */
   change(kv: IKeyValue, deleted: boolean): void;
-  /** The watch broke (etcd away): what was read stays in force. */
-  lost(error: Error): void;
-  /** Read the prefix again: after a reconnect (changes made meanwhile) or a watch error (a compacted revision). */
-  resync(error?: Error): void;
+  /** etcd is away, or a read after a reconnect failed: what was read last stays in force. */
+  trouble(error: Error): void;
 }
 
-/** Watches `prefix` from the revision after `revision` (the one a full read was made at). */
-async function followPrefix(etcd: Etcd3, prefix: string, revision: string, on: PrefixEvents): Promise<Watcher> {
-  const watcher = await etcd
-    .watch()
-    .prefix(prefix)
-    .startRevision(String(BigInt(revision) + 1n))
-    .create();
-  let lost = false;
-  watcher.on('put', (kv) => on.change(kv, false));
-  watcher.on('delete', (kv) => on.change(kv, true));
-  watcher.on('disconnected', (error) => {
-    lost = true;
-    on.lost(error);
-  });
-  watcher.on('connected', () => {
-    if (!lost) return;
-    lost = false;
-    on.resync();
-  });
-  watcher.on('error', (error) => on.resync(error));
-  return watcher;
+interface PrefixFollower {
+  close(): Promise<void>;
+}
+
+/** The wait before the next read after a failed one: from 500 ms, doubling to 10 s. */
+const REREAD_MS = { first: 500, max: 10_000 };
+
+/**
+ * Reads `prefix` in full at one revision, then watches it from the next revision. After a
+ * reconnect (etcd restarted, network cut) it reads the prefix in full again: etcd3 resumes the
+ * watch from its last revision too, and the read makes the view right even if a resumed watch
+ * missed something. When etcd cancels the watch (a revision it resumed from has been compacted
+ * away: the watch would miss changes), a full read at a new revision and a new watch from there
+ * replace it. A failed read is tried again with backoff, the view kept meanwhile. The first read
+ * is awaited and its failure thrown.
+ */
+async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Promise<PrefixFollower> {
+  let closed = false;
+  let watcher: Watcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let reading = false;
+
+  const watchFrom = async (revision: string): Promise<void> => {
+    const w = await etcd
+      .watch()
+      .prefix(prefix)
+      .startRevision(String(BigInt(revision) + 1n))
+      .create();
+    if (closed) {
+      await w.cancel().catch(() => undefined);
+      return;
+    }
+    watcher = w;
+    let lost = false;
+    w.on('put', (kv) => on.change(kv, false));
+    w.on('delete', (kv) => on.change(kv, true));
+    w.on('disconnected', (error) => {
+      lost = true;
+      on.trouble(error);
+    });
+    w.on('connected', () => {
+      if (!lost) return;
+      lost = false;
+      recover(false, REREAD_MS.first);
+    });
+    // etcd cancelled the watch (compaction): it delivers nothing more, so it is replaced.
+    w.on('error', (error) => {
+      if (watcher !== w) return;
+      watcher = undefined;
+      // etcd 3.4 gives no reason for a compaction (only the compacted revision, which etcd3 drops).
+      on.trouble(
+        new Error(
+          `etcd ended the watch of ${prefix} (${error.message}); most often the revision it was at has been compacted: reading it all again`,
+          { cause: error },
+        ),
+      );
+      recover(true, REREAD_MS.first);
+    });
+  };
+
+  /** A full read; with `rewatch`, a new watch from its revision. Tried again until it succeeds or the follower closes. */
+  const recover = (rewatch: boolean, wait: number): void => {
+    if (closed || reading) return;
+    reading = true;
+    readPrefix(etcd, prefix)
+      .then(async (read) => {
+        if (closed) return;
+        on.read(read.kvs);
+        if (rewatch) await watchFrom(read.revision);
+        reading = false;
+      })
+      .catch((error: unknown) => {
+        reading = false;
+        if (closed) return;
+        on.trouble(error as Error);
+        clearTimeout(timer);
+        timer = setTimeout(() => recover(rewatch || watcher === undefined, Math.min(wait * 2, REREAD_MS.max)), wait);
+        timer.unref();
+      });
+  };
+
+  const first = await readPrefix(etcd, prefix);
+  on.read(first.kvs);
+  await watchFrom(first.revision);
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await watcher?.cancel().catch(() => undefined);
+    },
+  };
 }
 
 function client(options: EtcdOptions): Etcd3 {
@@ -120,105 +192,157 @@ function endpointOf(value: string): Endpoint | undefined {
     const v = JSON.parse(value) as Registered;
     const address = parseAddress(v.address);
     if (typeof address === 'string') return undefined;
-    return toEndpoint({ ...address, labels: v.labels, locality: v.locality, weight: v.weight });
+    // Any other health (Envoy's UNKNOWN, a typo) counts as healthy: a registry entry never hides an endpoint by mistake.
+    const health = ENDPOINT_HEALTH.find((h) => h === String(v.health).toUpperCase());
+    return toEndpoint({ ...address, labels: v.labels, locality: v.locality, weight: v.weight, health });
   } catch {
     return undefined;
   }
 }
 
 export interface EtcdDiscoveryOptions extends EtcdOptions {
-  /** Told when the watch breaks or a resync fails (the last endpoints stay). */
+  /**
+   * Which services to follow: `'all'` (default) watches the whole prefix; a list of fully
+   * qualified hosts watches each one's own prefix (`<prefix><host>/`); `'called'` watches a
+   * service's prefix from the first call that names it (the call waits for that one read).
+   */
+  services?: 'all' | 'called' | readonly string[];
+  /** Told when the watch breaks or a read fails (the last endpoints stay). */
   onError?: (error: Error) => void;
 }
 
+/** Why a source's view is stale, from an etcd error. */
+const staleReason = (error: Error) => `etcd: ${error.message}`;
+
 /**
- * Endpoints of every service registered under the prefix: a full read at a known revision, then a
- * watch from the next one. When the watch breaks (etcd restarted, network cut), the endpoints stay
- * and the source is marked stale; when it reconnects, a full read replaces everything (a
- * compacted revision is handled the same way), so changes made meanwhile are seen.
+ * Endpoints of the services registered under the prefix: all of them with one watch of the
+ * prefix, or each named (or called) service with a watch of its own, each a full read at a known
+ * revision and then a watch from the next one. While etcd is away the endpoints stay and the
+ * source is marked stale; after it is back a full read replaces what was followed, so changes
+ * made meanwhile are seen, and a watch cancelled for compaction is replaced (followPrefix).
  */
 export function etcdDiscovery(options: EtcdDiscoveryOptions): DiscoverySource {
   const prefix = options.prefix ?? ETCD_DEFAULT_PREFIX;
+  const mode = options.services ?? 'all';
   const etcd = client(options);
-  let watcher: Watcher | undefined;
+  const followers = new Set<PrefixFollower>();
+  /** The services followed one by one, and the first read of each (awaited by the calls that wait for it). */
+  const followed = new Map<string, Promise<void>>();
   let closed = false;
-  const services = new Map<string, Map<string, Endpoint>>();
-  const endpointsOf = (service: string) => [...(services.get(service)?.values() ?? [])];
+  const instancesOf = new Map<string, Map<string, Endpoint>>();
+  const endpointsOf = (service: string) => [...(instancesOf.get(service)?.values() ?? [])];
 
-  const apply = (kv: IKeyValue, deleted: boolean, sink: DiscoverySink) => {
+  /** Records one key; the service it changed, or undefined for a key of another shape (or another service). */
+  const record = (kv: IKeyValue, deleted: boolean, only?: string): string | undefined => {
     const parts = keyParts(kv.key.toString(), prefix);
-    if (parts === undefined) return;
-    let instances = services.get(parts.service);
-    if (deleted) instances?.delete(parts.instance);
-    else {
+    if (parts === undefined || (only !== undefined && parts.service !== only)) return undefined;
+    let instances = instancesOf.get(parts.service);
+    if (deleted) {
+      if (instances?.delete(parts.instance) !== true) return undefined;
+    } else {
       const endpoint = endpointOf(kv.value.toString());
-      if (endpoint === undefined) return;
+      if (endpoint === undefined) return undefined;
       if (instances === undefined) {
         instances = new Map();
-        services.set(parts.service, instances);
+        instancesOf.set(parts.service, instances);
       }
       instances.set(parts.instance, endpoint);
     }
-    sink.set(parts.service, endpointsOf(parts.service));
+    return parts.service;
   };
 
-  const fullRead = async (sink: DiscoverySink): Promise<string> => {
-    const read = await readPrefix(etcd, prefix);
-    services.clear();
-    for (const kv of read.kvs) apply(kv, false, { set: () => {}, replaceAll: () => {}, stale: () => {} });
-    sink.replaceAll(new Map([...services.keys()].map((s) => [s, endpointsOf(s)])));
-    return read.revision;
+  const trouble = (sink: DiscoverySink) => (error: Error) => {
+    sink.stale(staleReason(error));
+    options.onError?.(error);
   };
+
+  const followAll = async (sink: DiscoverySink) => {
+    const follower = await followPrefix(etcd, prefix, {
+      read(kvs) {
+        instancesOf.clear();
+        for (const kv of kvs) record(kv, false);
+        sink.replaceAll(new Map([...instancesOf.keys()].map((s) => [s, endpointsOf(s)])));
+      },
+      change(kv, deleted) {
+        const service = record(kv, deleted);
+        if (service !== undefined) sink.set(service, endpointsOf(service));
+      },
+      trouble: trouble(sink),
+    });
+    followers.add(follower);
+  };
+
+  /** Follows one service's own prefix; a service with no endpoint yet is not published (a call to it is not for the mesh). */
+  const followOne = (sink: DiscoverySink, service: string): Promise<void> => {
+    let first = followed.get(service);
+    if (first !== undefined) return first;
+    let published = false;
+    const publish = () => {
+      const endpoints = endpointsOf(service);
+      if (endpoints.length === 0 && !published) {
+        sink.refreshed();
+        return;
+      }
+      published = true;
+      sink.set(service, endpoints);
+    };
+    first = followPrefix(etcd, `${prefix}${service}/`, {
+      read(kvs) {
+        instancesOf.delete(service);
+        for (const kv of kvs) record(kv, false, service);
+        publish();
+      },
+      change(kv, deleted) {
+        if (record(kv, deleted, service) !== undefined) publish();
+      },
+      trouble: trouble(sink),
+    }).then(
+      (follower) => {
+        if (closed) return follower.close();
+        followers.add(follower);
+      },
+      (error: unknown) => {
+        // Not followed: the next call that names the service asks again.
+        followed.delete(service);
+        throw error;
+      },
+    );
+    followed.set(service, first);
+    return first;
+  };
+
+  const unreachable = (what: string, error: unknown) =>
+    new WeftError(
+      'WEFT_ERR_DISCOVERY',
+      `cannot read ${what} from etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
+      { cause: error },
+    );
 
   return {
     name: `etcd ${options.hosts.join(',')}`,
     async start(sink) {
-      let revision: string;
       try {
-        revision = await fullRead(sink);
+        if (mode === 'all') await followAll(sink);
+        else if (mode !== 'called') await Promise.all(mode.map((service) => followOne(sink, service)));
       } catch (error) {
+        closed = true;
+        await Promise.all([...followers].map((f) => f.close()));
         etcd.close();
-        throw new WeftError(
-          'WEFT_ERR_DISCOVERY',
-          `cannot read ${prefix} from etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
-          {
-            cause: error,
-          },
+        throw unreachable(prefix, error);
+      }
+      if (mode === 'called') {
+        sink.onDemand((service) =>
+          followOne(sink, service).catch((error: unknown) => {
+            sink.stale(staleReason(error as Error));
+            options.onError?.(unreachable(`${prefix}${service}/`, error));
+            throw error;
+          }),
         );
       }
-      let resyncing = false;
-      const resync = () => {
-        if (resyncing || closed) return;
-        resyncing = true;
-        fullRead(sink).then(
-          () => {
-            resyncing = false;
-          },
-          (error: unknown) => {
-            resyncing = false;
-            sink.stale(`etcd resync failed: ${(error as Error).message}`);
-            options.onError?.(error as Error);
-          },
-        );
-      };
-      watcher = await followPrefix(etcd, prefix, revision, {
-        change: (kv, deleted) => apply(kv, deleted, sink),
-        lost: (error) => {
-          sink.stale(`etcd watch lost: ${error.message}`);
-          options.onError?.(error);
-        },
-        resync: (error) => {
-          if (error !== undefined) {
-            sink.stale(`etcd watch failed: ${error.message}`);
-            options.onError?.(error);
-          }
-          resync();
-        },
-      });
     },
     async close() {
       closed = true;
-      await watcher?.cancel().catch(() => undefined);
+      await Promise.all([...followers].map((f) => f.close()));
       etcd.close();
     },
   };
@@ -307,55 +431,50 @@ export async function watchEtcdPolicy(
 ): Promise<{ first: { origin: string; text: string }[]; watch: EtcdPolicyWatch }> {
   const prefix = options.prefix ?? ETCD_POLICY_PREFIX;
   const etcd = client(options);
-  const readAll = async () => {
-    const read = await readPrefix(etcd, prefix);
-    const texts = read.kvs
-      .map((kv) => ({ origin: `etcd:${kv.key.toString()}`, text: kv.value.toString() }))
-      .sort((a, b) => (a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0));
-    return { texts, revision: read.revision };
+  /** Every document by key; sorted by key when handed on. */
+  const texts = new Map<string, string>();
+  const all = () => [...texts.keys()].sort().map((key) => ({ origin: `etcd:${key}`, text: texts.get(key) as string }));
+  let started = false;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const changed = () => {
+    if (!started) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!closed) options.onChange(all());
+    }, 50).unref();
   };
-  let first: Awaited<ReturnType<typeof readAll>>;
+  let follower: PrefixFollower;
   try {
-    first = await readAll();
+    follower = await followPrefix(etcd, prefix, {
+      read(kvs) {
+        texts.clear();
+        for (const kv of kvs) texts.set(kv.key.toString(), kv.value.toString());
+        changed();
+      },
+      change(kv, deleted) {
+        if (deleted) texts.delete(kv.key.toString());
+        else texts.set(kv.key.toString(), kv.value.toString());
+        changed();
+      },
+      trouble: (error) => options.onError?.(error),
+    });
   } catch (error) {
     etcd.close();
     throw new WeftError(
       'WEFT_ERR_DISCOVERY',
       `cannot read policy under ${prefix} from etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
-  let timer: NodeJS.Timeout | undefined;
-  let closed = false;
-  const reread = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      if (closed) return;
-      readAll().then(
-        ({ texts }) => {
-          if (!closed) options.onChange(texts);
-        },
-        (error: unknown) => options.onError?.(error as Error),
-      );
-    }, 50).unref();
-  };
-  const watcher = await followPrefix(etcd, prefix, first.revision, {
-    change: reread,
-    lost: (error) => options.onError?.(error),
-    resync: (error) => {
-      if (error !== undefined) options.onError?.(error);
-      reread();
-    },
-  });
+  started = true;
   return {
-    first: first.texts,
+    first: all(),
     watch: {
       async close() {
         closed = true;
         clearTimeout(timer);
-        await watcher.cancel().catch(() => undefined);
+        await follower.close();
         etcd.close();
       },
     },

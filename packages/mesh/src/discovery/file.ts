@@ -11,7 +11,7 @@ import type { DiscoverySink } from './registry.js';
 import type { DiscoverySource } from './source.js';
 import { toEndpoint } from './static.js';
 
-/** The file's shape: `services: { <host>: [ 'host:port' | { address, labels, locality, weight } ] }`. */
+/** The file's shape: `services: { <host>: [ 'host:port' | { address, labels, locality, weight, health } ] }`. */
 const fileSchema = z.strictObject({ services: z.record(z.string(), z.array(endpointSchema)) });
 
 /** How long a burst of file events settles before one read. */
@@ -59,7 +59,9 @@ export function parseEndpointsFile(text: string, origin: string): Map<string, En
         });
         return;
       }
-      endpoints.push(toEndpoint({ ...address, labels: s.labels, locality: s.locality, weight: s.weight }));
+      endpoints.push(
+        toEndpoint({ ...address, labels: s.labels, locality: s.locality, weight: s.weight, health: s.health }),
+      );
     });
     out.set(host, endpoints);
   }

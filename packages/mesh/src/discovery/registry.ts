@@ -22,6 +22,13 @@ export interface RegistryOptions {
 
 type Listener = (snapshot: EndpointSnapshot) => void;
 
+/** A host declared outside the mesh (a ServiceEntry without endpoints): `*.example.com` covers every name under it. */
+export interface OutsideHost {
+  host: string;
+  /** The ports calls may use; empty for any. */
+  ports: readonly number[];
+}
+
 /** What a discovery source writes into the registry. */
 export interface DiscoverySink {
   /** The complete endpoint set of one service (an empty one removes its endpoints, not the service). */
@@ -30,6 +37,16 @@ export interface DiscoverySink {
   replaceAll(services: ReadonlyMap<string, readonly Endpoint[]>): void;
   /** The source could not refresh: its last endpoints stay in force, and the registry shows it stale. */
   stale(reason: string): void;
+  /** The source answered again with nothing to change: no longer stale. */
+  refreshed(): void;
+  /**
+   * For a source that follows services only once they are called (etcd with `services: 'called'`):
+   * `want` is asked, once per service, for a service-shaped host no source lists yet, and the call
+   * waits for it (`ServiceRegistry.lookupOnDemand`).
+   */
+  onDemand(want: (service: string) => Promise<void>): void;
+  /** The hosts this source declares outside the mesh, replacing what it declared before. */
+  outside(hosts: readonly OutsideHost[]): void;
 }
 
 export interface SourceStatus {
@@ -60,6 +77,10 @@ export class ServiceRegistry {
   readonly #listeners = new Set<Listener>();
   readonly #sources: SourceState[] = [];
   readonly #options: RegistryOptions;
+  readonly #onDemand: ((service: string) => Promise<void>)[] = [];
+  readonly #outside = new Map<string, readonly OutsideHost[]>();
+  /** Services asked of the on-demand sources: the pending ask, or `true` once answered. */
+  readonly #asked = new Map<string, Promise<Cluster | undefined> | true>();
 
   constructor(options: RegistryOptions) {
     this.#options = options;
@@ -68,6 +89,41 @@ export class ServiceRegistry {
   /** The cluster a call to `authority` (`reviews`, `reviews:9080`, a full name…) is for. */
   lookup(authority: string): Cluster | undefined {
     return this.#byHost.get(authority) ?? this.#byHost.get(hostOf(authority).toLowerCase());
+  }
+
+  /**
+   * For a call to a host `lookup` did not find: when a source follows services on demand, asks it
+   * for the service (once; calls meanwhile wait for the same answer) and gives the cluster it
+   * found, or undefined. Returns undefined at once when no source is on demand, when the host
+   * is not a service name, or when the service was asked for already (the answer is known).
+   */
+  lookupOnDemand(authority: string): Promise<Cluster | undefined> | undefined {
+    if (this.#onDemand.length === 0) return undefined;
+    const host = hostOf(authority).toLowerCase();
+    if (checkServiceHost(host, this.#options.clusterDomain) !== undefined) return undefined;
+    const name = this.qualify(host);
+    const asked = this.#asked.get(name);
+    if (asked === true) return undefined;
+    if (asked !== undefined) return asked;
+    const answer = Promise.allSettled(this.#onDemand.map((want) => want(name))).then((results) => {
+      // A source that could not answer is asked again by the next call.
+      if (results.every((r) => r.status === 'fulfilled')) this.#asked.set(name, true);
+      else this.#asked.delete(name);
+      return this.#byName.get(name);
+    });
+    this.#asked.set(name, answer);
+    return answer;
+  }
+
+  /** Whether a source declared `host` (lower case) at `port` outside the mesh, as it is or under a `*.` wildcard. */
+  declaresOutside(host: string, port: number): boolean {
+    for (const hosts of this.#outside.values()) {
+      for (const o of hosts) {
+        const named = o.host.startsWith('*.') ? host.endsWith(o.host.slice(1)) : host === o.host;
+        if (named && (o.ports.length === 0 || o.ports.includes(port))) return true;
+      }
+    }
+    return false;
   }
 
   /** Fully qualified name of a service host as this workload would resolve it. */
@@ -104,10 +160,19 @@ export class ServiceRegistry {
     return cluster;
   }
 
+  /**
+   * Endpoints that discovery marks `UNHEALTHY` or `DRAINING` go to `unavailable`, out of balancing's
+   * sight, even when that leaves none: unlike Envoy's panic threshold, weft does not send calls to
+   * endpoints a registry says are failing or shutting down (docs/discovery.md).
+   */
   #publish(cluster: Cluster, endpoints: readonly Endpoint[]): EndpointSnapshot {
+    const healthy = endpoints.filter((e) => e.health === undefined || e.health === 'HEALTHY');
     const snapshot: EndpointSnapshot = Object.freeze({
       service: cluster.name,
-      endpoints: Object.freeze([...endpoints]),
+      endpoints: Object.freeze(healthy),
+      ...(healthy.length === endpoints.length
+        ? {}
+        : { unavailable: Object.freeze(endpoints.filter((e) => !healthy.includes(e))) }),
       version: cluster.snapshot.version + 1,
     });
     cluster.snapshot = snapshot;
@@ -155,6 +220,15 @@ export class ServiceRegistry {
         // Static stability: what the source last said stays in force; only the staleness is recorded.
         state.stale ??= { since: Date.now(), reason };
         state.stale.reason = reason;
+      },
+      refreshed: () => {
+        state.stale = undefined;
+      },
+      onDemand: (want) => {
+        this.#onDemand.push(want);
+      },
+      outside: (hosts) => {
+        this.#outside.set(source, hosts);
       },
     };
   }

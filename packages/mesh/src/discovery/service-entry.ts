@@ -1,7 +1,7 @@
-// ServiceEntry resources as a discovery source: the endpoints a STATIC ServiceEntry lists, for hosts the registry would not otherwise know.
+// ServiceEntry resources as a discovery source: the endpoints a ServiceEntry lists, and the outside hosts it declares, for hosts the registry would not otherwise know.
 import type { Endpoint } from '@weft/core';
 import type { PolicySnapshot, ServiceEntrySpec } from '@weft/policy';
-import type { DiscoverySink } from './registry.js';
+import type { DiscoverySink, OutsideHost } from './registry.js';
 import type { DiscoverySource } from './source.js';
 import { toEndpoint } from './static.js';
 
@@ -10,7 +10,8 @@ export function serviceEntryEndpoints(snapshot: PolicySnapshot): Map<string, End
   const out = new Map<string, Endpoint[]>();
   for (const resource of snapshot.ofKind('ServiceEntry')) {
     const spec = resource.spec as ServiceEntrySpec;
-    if (spec.resolution !== 'STATIC' || spec.endpoints === undefined) continue;
+    // STATIC endpoints are addresses; DNS ones are names, resolved by the platform when connecting.
+    if (spec.endpoints === undefined || spec.resolution === undefined || spec.resolution === 'NONE') continue;
     const port = spec.ports?.[0];
     const endpoints: Endpoint[] = [];
     for (const e of spec.endpoints) {
@@ -27,8 +28,24 @@ export function serviceEntryEndpoints(snapshot: PolicySnapshot): Map<string, End
 }
 
 /**
- * Follows the policy: every snapshot's STATIC ServiceEntries replace what this source said before
- * (a removed entry's host falls to the next source). Hosts resolved by DNS are left to the DNS source.
+ * The hosts of ServiceEntries without endpoints (resolution `NONE`, the default, or `DNS`), with
+ * their ports: calls to them go out as written, and `REGISTRY_ONLY` lets them through, as
+ * Istio's registry would.
+ */
+export function serviceEntryOutsideHosts(snapshot: PolicySnapshot): OutsideHost[] {
+  const out: OutsideHost[] = [];
+  for (const resource of snapshot.ofKind('ServiceEntry')) {
+    const spec = resource.spec as ServiceEntrySpec;
+    if (spec.resolution === 'STATIC' || spec.endpoints !== undefined) continue;
+    const ports = (spec.ports ?? []).map((p) => p.number);
+    for (const host of spec.hosts) out.push({ host: host.toLowerCase(), ports });
+  }
+  return out;
+}
+
+/**
+ * Follows the policy: every snapshot's ServiceEntries replace what this source said before (a
+ * removed entry's host falls to the next source, or to none).
  */
 export function serviceEntryDiscovery(policy: {
   current(): PolicySnapshot;
@@ -38,8 +55,12 @@ export function serviceEntryDiscovery(policy: {
   return {
     name: 'serviceentry',
     start(sink: DiscoverySink) {
-      sink.replaceAll(serviceEntryEndpoints(policy.current()));
-      stop = policy.onChange((snapshot) => sink.replaceAll(serviceEntryEndpoints(snapshot)));
+      const apply = (snapshot: PolicySnapshot) => {
+        sink.replaceAll(serviceEntryEndpoints(snapshot));
+        sink.outside(serviceEntryOutsideHosts(snapshot));
+      };
+      apply(policy.current());
+      stop = policy.onChange(apply);
       return Promise.resolve();
     },
     close() {

@@ -1,5 +1,5 @@
 // Static discovery: endpoints written in code, loaded into the registry once.
-import type { Endpoint } from '@weft/core';
+import type { Endpoint, EndpointHealth } from '@weft/core';
 import type { ResolvedEndpointOptions } from '../options/mesh-options.js';
 import type { ServiceRegistry } from './registry.js';
 
@@ -13,6 +13,8 @@ export interface EndpointParts {
   locality?: string | undefined;
   /** A weight below 1 (SRV and ServiceEntry allow 0) counts as 1: every endpoint gets a share. */
   weight?: number | undefined;
+  /** `HEALTHY` when not given. */
+  health?: EndpointHealth | undefined;
 }
 
 /** An endpoint as every source makes it: frozen, with its defaults. */
@@ -25,6 +27,7 @@ export function toEndpoint(spec: EndpointParts): Endpoint {
     labels: Object.freeze({ ...spec.labels }),
     locality: spec.locality ?? '',
     weight: Math.max(1, spec.weight ?? 1),
+    health: spec.health ?? 'HEALTHY',
   });
 }
 

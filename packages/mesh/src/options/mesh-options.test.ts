@@ -40,8 +40,24 @@ describe('createMesh options', () => {
     });
     expect(o.labels).toEqual({ app: 'productpage', version: 'v1' });
     expect(o.staticEndpoints.get('reviews')).toEqual([
-      { host: '127.0.0.1', port: 9081, address: '127.0.0.1:9081', labels: {}, locality: '', weight: 1 },
-      { host: '::1', port: 9082, address: '[::1]:9082', labels: { version: 'v2' }, locality: 'eu/a', weight: 3 },
+      {
+        host: '127.0.0.1',
+        port: 9081,
+        address: '127.0.0.1:9081',
+        labels: {},
+        locality: '',
+        weight: 1,
+        health: 'HEALTHY',
+      },
+      {
+        host: '::1',
+        port: 9082,
+        address: '[::1]:9082',
+        labels: { version: 'v2' },
+        locality: 'eu/a',
+        weight: 3,
+        health: 'HEALTHY',
+      },
     ]);
   });
 

@@ -1,5 +1,5 @@
 // createMesh's options: their types, their defaults (with units), and the check that reports every mistake at once.
-import { type ConfigProblem, configError } from '@weft/core';
+import { type ConfigProblem, configError, ENDPOINT_HEALTH, type EndpointHealth } from '@weft/core';
 import { type BreakerSettings, breakerSettings, issueToProblems, OPTION_CODES, type PolicyInput } from '@weft/policy';
 import { CertificateAuthority } from '@weft/security';
 import { z } from 'zod';
@@ -35,6 +35,8 @@ export type StaticEndpoint =
       locality?: string;
       /** Relative share of traffic; default 1. */
       weight?: number;
+      /** `HEALTHY` (default), `UNHEALTHY` or `DRAINING`: only healthy endpoints take calls. */
+      health?: EndpointHealth;
     };
 
 export interface MeshOptions {
@@ -62,6 +64,12 @@ export interface MeshOptions {
       prefix?: string;
       register?: boolean;
       watch?: boolean;
+      /**
+       * Which registered services this mesh follows: `'all'` (default, one watch of the prefix),
+       * the hosts it calls (`['reviews', 'ratings']`, a watch each), or `'called'` (each service
+       * from the first call that names it).
+       */
+      services?: 'all' | 'called' | string[];
       leaseTtlSeconds?: number;
       /** After deregistering on `close()`, how long to wait before draining, for watchers to see it; default 1000 ms. */
       deregisterGraceMs?: number;
@@ -207,6 +215,7 @@ export interface ResolvedEndpointOptions extends ParsedAddress {
   labels: Record<string, string>;
   locality: string;
   weight: number;
+  health: EndpointHealth;
 }
 
 /** The options after checking, with every default filled in. */
@@ -273,6 +282,7 @@ export const endpointSchema = z.union([
     labels: labels.optional(),
     locality: locality.optional(),
     weight: z.number().int().min(1).max(0xffffffff).optional(),
+    health: z.enum(ENDPOINT_HEALTH).optional(),
   }),
 ]);
 
@@ -291,6 +301,7 @@ const schema = z.strictObject({
           prefix: z.string().min(1).optional(),
           register: z.boolean().optional(),
           watch: z.boolean().optional(),
+          services: z.union([z.enum(['all', 'called']), z.array(z.string().min(1)).min(1)]).optional(),
           leaseTtlSeconds: z.number().int().min(1).max(3600).optional(),
           deregisterGraceMs: z.number().int().min(0).max(600_000).optional(),
         })
@@ -474,6 +485,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
           labels: { ...spec.labels },
           locality: spec.locality ?? '',
           weight: spec.weight ?? 1,
+          health: spec.health ?? 'HEALTHY',
         };
       }),
     );

@@ -2,6 +2,7 @@
 import type { WeftRequest } from '@weft/core';
 import { type DestinationRuleSpec, type PolicySnapshot, parseDurationMs } from '@weft/policy';
 import type { ServiceRegistry } from '../discovery/registry.js';
+import { passthroughEndpoint } from '../layers/resolve/index.js';
 import { findRoute } from '../layers/route/index.js';
 import { resolveDestination } from './destination.js';
 import type { CompiledMatch } from './match.js';
@@ -101,13 +102,16 @@ export function explain(
     loadBalancer: { value: 'ROUND_ROBIN', from: 'weft default' },
   };
   if (cluster === undefined) {
+    const outside = passthroughEndpoint(request.authority, 'http');
     return {
       ...base,
       outcome: 'not-in-mesh',
       service: undefined,
-      summary: defaults.registryOnly
-        ? `${request.authority} is no service of the mesh: refused (outboundTrafficPolicy REGISTRY_ONLY)`
-        : `${request.authority} is no service of the mesh: sent as plain HTTP (outboundTrafficPolicy ALLOW_ANY)`,
+      summary: !defaults.registryOnly
+        ? `${request.authority} is no service of the mesh: sent as plain HTTP (outboundTrafficPolicy ALLOW_ANY)`
+        : registry.declaresOutside(outside.host.toLowerCase(), outside.port)
+          ? `${request.authority} is declared outside the mesh by a ServiceEntry: sent as it is (outboundTrafficPolicy REGISTRY_ONLY)`
+          : `${request.authority} is no service of the mesh: refused (outboundTrafficPolicy REGISTRY_ONLY)`,
     };
   }
   const balancerFor = (host: string): Setting<string> => {

@@ -46,7 +46,8 @@ export const ServiceEntry: KindSchema = {
   kind: 'ServiceEntry',
   versions: ['v1', 'v1beta1', 'v1alpha3'],
   spec: serviceEntrySpec,
-  // STATIC entries feed the mesh's registry (their ports and endpoints); DNS and NONE leave the host to
-  // pass-through (the platform resolves it), which is what they amount to in process.
+  // Entries with endpoints feed the mesh's registry (STATIC addresses; DNS names, resolved when
+  // connecting); entries without (NONE, DNS) declare outside hosts that go out as written, also
+  // under REGISTRY_ONLY: what they amount to in process.
   unimplemented: ['addresses', 'location', 'workloadSelector', 'exportTo', 'subjectAltNames'],
 };

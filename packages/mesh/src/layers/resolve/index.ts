@@ -1,6 +1,6 @@
 // The resolve layer: finds the logical service a call is for, or decides what to do with an unknown host.
-import { type CallContext, type Endpoint, type Handler, type Layer, WeftError } from '@weft/core';
-import type { ServiceRegistry } from '../../discovery/registry.js';
+import { type CallContext, type Endpoint, type Handler, type Layer, WeftError, type WeftRequest } from '@weft/core';
+import type { Cluster, ServiceRegistry } from '../../discovery/registry.js';
 import { hostOf } from '../../options/address.js';
 
 export interface ResolveOptions {
@@ -26,8 +26,10 @@ export function passthroughEndpoint(authority: string, scheme: 'http' | 'https')
 
 /**
  * Sets `ctx.service` and `ctx.snapshot` from the request's authority. A host that is no known
- * service is sent on as it is under `ALLOW_ANY` (Istio's PassthroughCluster), and refused
- * with `WEFT_ERR_REGISTRY_ONLY` under `REGISTRY_ONLY` (Istio's BlackHoleCluster).
+ * service is first asked of the sources that follow services on demand (the call waits for that
+ * one read); still unknown, it is sent on as it is under `ALLOW_ANY` (Istio's PassthroughCluster),
+ * and under `REGISTRY_ONLY` only when a ServiceEntry declares the host and port, else refused with
+ * `WEFT_ERR_REGISTRY_ONLY` (Istio's BlackHoleCluster).
  */
 export function resolve<Ctx extends CallContext = CallContext>(options: ResolveOptions): Layer<Ctx> {
   const { registry } = options;
@@ -35,24 +37,31 @@ export function resolve<Ctx extends CallContext = CallContext>(options: ResolveO
   return {
     role: 'resolve',
     wrap(next: Handler<Ctx>): Handler<Ctx> {
-      return (request, ctx) => {
-        const cluster = registry.lookup(request.authority);
-        if (cluster !== undefined) {
-          ctx.service = cluster.name;
-          ctx.snapshot = cluster.snapshot;
-          return next(request, ctx);
-        }
-        if (registryOnly) {
+      const toCluster = (cluster: Cluster, request: WeftRequest, ctx: Ctx) => {
+        ctx.service = cluster.name;
+        ctx.snapshot = cluster.snapshot;
+        return next(request, ctx);
+      };
+      const unknown = (request: WeftRequest, ctx: Ctx) => {
+        const endpoint = passthroughEndpoint(request.authority, request.scheme);
+        if (registryOnly && !registry.declaresOutside(endpoint.host.toLowerCase(), endpoint.port)) {
           return Promise.reject(
             new WeftError(
               'WEFT_ERR_REGISTRY_ONLY',
-              `"${request.authority}" is not a service of the mesh, and outboundTrafficPolicy is REGISTRY_ONLY; add it to discovery or use ALLOW_ANY`,
+              `"${request.authority}" is not a service of the mesh, and outboundTrafficPolicy is REGISTRY_ONLY; add it to discovery or a ServiceEntry (with this port), or use ALLOW_ANY`,
               { service: request.authority },
             ),
           );
         }
-        ctx.endpoint = passthroughEndpoint(request.authority, request.scheme);
+        ctx.endpoint = endpoint;
         return next(request, ctx);
+      };
+      return (request, ctx) => {
+        const cluster = registry.lookup(request.authority);
+        if (cluster !== undefined) return toCluster(cluster, request, ctx);
+        const asked = registry.lookupOnDemand(request.authority);
+        if (asked === undefined) return unknown(request, ctx);
+        return asked.then((found) => (found === undefined ? unknown(request, ctx) : toCluster(found, request, ctx)));
       };
     },
   };
