@@ -1,5 +1,6 @@
 // etcd at scale (issue 8): 1,000 services × 10 endpoints in a real etcd; a mesh in another process syncs them all, then sees each write.
 // Reports: initial sync time, the registry view's memory, p50/p99 from a write to its visibility in the other process.
+// SERVICES, PER_SERVICE and FOLLOW (services followed by name; 0, the default, for all) come from the environment.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,6 +13,9 @@ import { Etcd3 } from 'etcd3';
 const SERVICES = Number(process.env.SERVICES ?? 1000);
 const PER_SERVICE = Number(process.env.PER_SERVICE ?? 10);
 const UPDATES = 200;
+// FOLLOW=n: the mesh follows only n services by name (a watch each), as a workload that calls n of them would.
+const FOLLOW = Number(process.env.FOLLOW ?? 0);
+const followed = Array.from({ length: FOLLOW }, (_, k) => (k * 7) % SERVICES);
 const PREFIX = '/weft/services/';
 const service = (i) => `svc-${i}.default.svc.cluster.local`;
 const value = (i, j, ts) =>
@@ -26,18 +30,24 @@ if (process.argv[2] === 'mesh') {
   global.gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
   const started = performance.now();
-  const mesh = await createMesh({ service: 'bench', discovery: { etcd: { hosts } }, logger: false, tracing: false });
+  const services = JSON.parse(process.argv[4]);
+  const mesh = await createMesh({
+    service: 'bench',
+    discovery: { etcd: { hosts, ...(services.length > 0 ? { services } : {}) } },
+    logger: false,
+    tracing: false,
+  });
   const syncMs = performance.now() - started;
   global.gc?.();
   const heapAfter = process.memoryUsage().heapUsed;
-  const services = mesh.registry.snapshots().filter((s) => s.endpoints.length > 0).length;
+  const known = mesh.registry.snapshots().filter((s) => s.endpoints.length > 0).length;
   mesh.registry.onChange((snapshot) => {
     const now = Date.now();
     let newest = 0;
     for (const e of snapshot.endpoints) newest = Math.max(newest, Number(e.labels.ts ?? 0));
     process.send({ type: 'seen', ms: now - newest });
   });
-  process.send({ type: 'synced', syncMs, services, heapMiB: (heapAfter - heapBefore) / 2 ** 20 });
+  process.send({ type: 'synced', syncMs, services: known, heapMiB: (heapAfter - heapBefore) / 2 ** 20 });
   process.on('message', async (m) => {
     if (m.type === 'stop') {
       await mesh.close();
@@ -88,12 +98,14 @@ if (process.argv[2] === 'mesh') {
       );
     }
     const writeMs = performance.now() - t0;
-    const child = fork(fileURLToPath(import.meta.url), ['mesh', url], { execArgv: ['--expose-gc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['mesh', url, JSON.stringify(followed.map(service))], {
+      execArgv: ['--expose-gc'],
+    });
     const synced = await new Promise((resolve) => child.on('message', (m) => m.type === 'synced' && resolve(m)));
     const seen = [];
     child.on('message', (m) => m.type === 'seen' && seen.push(m.ms));
     for (let u = 0; u < UPDATES; u++) {
-      const i = (u * 7) % SERVICES;
+      const i = FOLLOW > 0 ? (followed[u % FOLLOW] ?? 0) : (u * 7) % SERVICES;
       await writer.put(`${PREFIX}${service(i)}/inst-0`).value(value(i, 0, Date.now()));
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -107,7 +119,7 @@ if (process.argv[2] === 'mesh') {
       `${SERVICES} services × ${PER_SERVICE} endpoints = ${keys.length} keys (written in ${(writeMs / 1000).toFixed(1)} s)`,
     );
     console.log(
-      `initial sync (createMesh with the etcd source): ${synced.syncMs.toFixed(0)} ms, ${synced.services} services with endpoints`,
+      `initial sync (createMesh with the etcd source${FOLLOW > 0 ? `, ${FOLLOW} services followed by name` : ''}): ${synced.syncMs.toFixed(0)} ms, ${synced.services} services with endpoints`,
     );
     console.log(`registry view and watch state: ${synced.heapMiB.toFixed(1)} MiB of heap`);
     console.log(
