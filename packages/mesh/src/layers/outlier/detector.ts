@@ -134,25 +134,19 @@ export class OutlierDetector {
 
   /** Records the outcome of one attempt to `address`; may eject it. True when this outcome ejected it. */
   record(address: string, outcome: AttemptOutcome): boolean {
-    const before = this.#hosts.get(address)?.ejectedUntil;
-    this.#record(address, outcome);
-    return before === undefined && this.#hosts.get(address)?.ejectedUntil !== undefined;
-  }
-
-  #record(address: string, outcome: AttemptOutcome): void {
-    const now = this.#now();
-    if (now >= this.#nextExpiry) this.#expire(now);
+    // The clock is read only when an ejection may have ended (none is out: `#nextExpiry` is Infinity) or one starts.
+    if (this.#nextExpiry !== Number.POSITIVE_INFINITY) this.#expire(this.#now());
     let host = this.#hosts.get(address);
     if (host === undefined) {
       // Once endpoints are known, an address no longer among them is forgotten, as Envoy drops its monitor.
-      if (this.#members !== undefined) return;
+      if (this.#members !== undefined) return false;
       host = newHost();
       this.#hosts.set(address, host);
     }
     const p = this.#policy;
     let status = outcome.status;
     if (status === undefined) {
-      if (outcome.localOrigin !== true) return;
+      if (outcome.localOrigin !== true) return false;
       // A50 counts every failed call; a local-origin one is a failure whichever way Envoy splits it.
       if (p.successRate !== undefined || p.failurePercentage !== undefined) host.failures++;
       if (p.splitExternalLocalOriginErrors) {
@@ -160,9 +154,9 @@ export class OutlierDetector {
         const limit = p.consecutiveLocalOriginFailures;
         if (limit > 0 && host.consecutiveLocal >= limit) {
           host.consecutiveLocal = 0;
-          this.#eject(host, now);
+          return this.#eject(host, this.#now());
         }
-        return;
+        return false;
       }
       // Unsplit, Envoy maps a local-origin failure to a status: 503 for connect failures and resets, 504 for timeouts.
       status = outcome.timeout === true ? 504 : 503;
@@ -178,7 +172,7 @@ export class OutlierDetector {
     if (!isError) {
       host.consecutive5xx = 0;
       host.consecutiveGateway = 0;
-      return;
+      return false;
     }
     let fire = false;
     if (isGatewayError(status)) {
@@ -197,7 +191,7 @@ export class OutlierDetector {
       host.consecutive5xx = 0;
       fire = true;
     }
-    if (fire) this.#eject(host, now);
+    return fire && this.#eject(host, this.#now());
   }
 
   /**
@@ -206,6 +200,8 @@ export class OutlierDetector {
    * Also makes `snapshot`'s endpoints the detector's hosts.
    */
   healthy(snapshot: EndpointSnapshot): EndpointSnapshot {
+    // Nearly every call: the known endpoints, none ejected (so none can expire): no clock read, no lookup.
+    if (this.#ejectedCount === 0 && snapshot === this.#members) return snapshot;
     const source = sourceOf.get(snapshot) ?? snapshot;
     const now = this.#now();
     if (source !== this.#members) this.#sync(source);
@@ -345,16 +341,17 @@ export class OutlierDetector {
     return (100 * this.#ejectedCount) / Math.max(1, this.#hosts.size) > this.#policy.maxEjectionPercent;
   }
 
-  /** An ejection by Envoy's consecutive-error rules: refused when it would put more than `maxEjectionPercent` out. */
-  #eject(host: HostState, now: number): void {
-    if (host.ejectedUntil !== undefined) return;
+  /** An ejection by Envoy's consecutive-error rules: refused when it would put more than `maxEjectionPercent` out. True when it ejected. */
+  #eject(host: HostState, now: number): boolean {
+    if (host.ejectedUntil !== undefined) return false;
     const p = this.#policy;
     const count = Math.max(1, this.#hosts.size);
     const allowed =
       (100 * (this.#ejectedCount + 1)) / count <= p.maxEjectionPercent ||
       (p.alwaysEjectOneHost && this.#ejectedCount === 0);
-    if (!allowed) return;
+    if (!allowed) return false;
     this.#ejectNow(host, now);
+    return true;
   }
 
   #ejectNow(host: HostState, now: number): void {

@@ -23,7 +23,11 @@ export {
 } from './policy.js';
 
 export interface OutlierDetectionOptions {
-  /** The destination's policy for this call; `undefined` for none (the call goes straight through). */
+  /**
+   * The destination's policy for this call; `undefined` for none (the call goes straight through).
+   * Read once per destination (`ctx.snapshot.service`: the service, or `service|subset`) and policy
+   * snapshot (`ctx.policy`), so it must depend on nothing else.
+   */
   policyFor: (ctx: ClientCallContext) => OutlierPolicy | undefined;
   /** Clock in ms; `Date.now` by default. */
   now?: () => number;
@@ -36,6 +40,13 @@ export interface OutlierDetectionLayer extends Layer<ClientCallContext> {
   detectors(): Map<string, OutlierDetector>;
   /** Stops every detector's sweep timer; awaiting it is optional. */
   close(): Promise<void>;
+}
+
+interface Entry {
+  /** The destination's detector; `undefined` while its policy has none. */
+  readonly detector: OutlierDetector | undefined;
+  /** The policy snapshot the entry was read from: the same snapshot skips the policy lookup. */
+  readonly snapshot: unknown;
 }
 
 const LOCAL_ORIGIN = { localOrigin: true } as const satisfies AttemptOutcome;
@@ -84,6 +95,16 @@ export function outlierDetection(options: OutlierDetectionOptions): OutlierDetec
     }
     return detector;
   };
+  // What each destination's policy came to under the last policy snapshot a call carried.
+  const entries = new Map<string, Entry>();
+  const detectorOf = (service: string, ctx: ClientCallContext): OutlierDetector | undefined => {
+    const entry = entries.get(service);
+    if (entry !== undefined && entry.snapshot === ctx.policy && ctx.policy !== undefined) return entry.detector;
+    const policy = policyFor(ctx);
+    const detector = policy === undefined ? undefined : detectorFor(service, policy);
+    if (ctx.policy !== undefined) entries.set(service, { detector, snapshot: ctx.policy });
+    return detector;
+  };
 
   return {
     role: 'outlier',
@@ -91,9 +112,8 @@ export function outlierDetection(options: OutlierDetectionOptions): OutlierDetec
       return (request, ctx) => {
         const snapshot = ctx.snapshot;
         if (snapshot === undefined) return next(request, ctx);
-        const policy = policyFor(ctx);
-        if (policy === undefined) return next(request, ctx);
-        const detector = detectorFor(snapshot.service, policy);
+        const detector = detectorOf(snapshot.service, ctx);
+        if (detector === undefined) return next(request, ctx);
         ctx.snapshot = detector.healthy(snapshot);
         return next(request, ctx).then(
           (response: WeftResponse) => {

@@ -413,6 +413,39 @@ describe('the outlierDetection layer', () => {
     await layer.close();
   });
 
+  it('reads the policy once per policy snapshot, and follows a new snapshot from its first call', async () => {
+    let current: OutlierPolicy | undefined = compileOutlierPolicy({ consecutive5xxErrors: 2, maxEjectionPercent: 50 });
+    let reads = 0;
+    const layer = outlierDetection({
+      policyFor: () => {
+        reads++;
+        return current;
+      },
+      now,
+    });
+    const handler = compose<ClientCallContext>([layer, balance<ClientCallContext>(roundRobin())], scripted());
+    const snap = snapshotOf(3);
+    const under = async (policy: object): Promise<string> => {
+      const ctx = new ClientCallContext();
+      ctx.snapshot = snap;
+      ctx.policy = policy as ClientCallContext['policy'];
+      return String((await handler(request, ctx)).body);
+    };
+    const first = {};
+    const answers: string[] = [];
+    for (let i = 0; i < 6; i++) answers.push(await under(first));
+    expect(reads).toBe(1);
+    expect(answers.slice(4)).not.toContain(A);
+    // Outlier detection removed with the next snapshot: the ejected endpoint takes calls again.
+    current = undefined;
+    const second = {};
+    const later: string[] = [];
+    for (let i = 0; i < 3; i++) later.push(await under(second));
+    expect(reads).toBe(2);
+    expect(later).toContain(A);
+    await layer.close();
+  });
+
   it('goes straight through without a policy', async () => {
     const layer = outlierDetection({ policyFor: () => undefined, now });
     const handler = compose<ClientCallContext>([layer, balance<ClientCallContext>(roundRobin())], scripted());

@@ -27,7 +27,11 @@ export {
 export const OVERFLOW_CODE = 'WEFT_ERR_UPSTREAM_OVERFLOW' satisfies WeftErrorCode;
 
 export interface PoolLimitsOptions {
-  /** The destination's limits for this call (its DestinationRule's connectionPool); `undefined`: none. */
+  /**
+   * The destination's limits for this call (its DestinationRule's connectionPool); `undefined`: none.
+   * Read once per destination (`host`, or `host|subset`) and policy snapshot (`ctx.policy`), so it
+   * must depend on nothing else.
+   */
   policyFor: (ctx: ClientCallContext) => PoolLimitsPolicy | undefined;
 }
 
@@ -52,33 +56,44 @@ function isStream(body: unknown): body is Readable {
   return body !== null && typeof body === 'object' && 'pipe' in body && 'once' in body;
 }
 
-/** Runs one admitted attempt and gives its slot back when it settles, or when its streamed body closes. */
-function admitted(
-  limiter: PoolLimiter,
-  next: Handler<ClientCallContext>,
-  request: WeftRequest,
-  ctx: ClientCallContext,
-): Promise<WeftResponse> {
-  let pending: Promise<WeftResponse>;
-  try {
-    pending = next(request, ctx);
-  } catch (error) {
-    limiter.release();
-    return Promise.reject(error);
+/**
+ * What the layer keeps per destination: its limits under the last policy snapshot a call carried,
+ * its limiter once a call to it was limited, and what settles its attempts, made once so an
+ * attempt allocates no callback of its own.
+ */
+class Destination {
+  /** The policy snapshot `policy` was read from: a call with the same snapshot skips the lookup. */
+  snapshot: unknown = undefined;
+  policy: PoolLimitsPolicy | undefined = undefined;
+  limiter: PoolLimiter | undefined = undefined;
+
+  readonly release = (): void => this.limiter?.release();
+
+  readonly answered = (response: WeftResponse): WeftResponse => {
+    const body = response.body;
+    // Envoy counts the request until the response completes: a streamed body holds the slot until it
+    // closes. 'close' comes once, so `on` (no wrapper, unlike `once`) with the shared release does.
+    if (isStream(body) && !body.closed) body.on('close', this.release);
+    else this.release();
+    return response;
+  };
+
+  readonly failed = (error: unknown): never => {
+    this.release();
+    throw error;
+  };
+
+  /** Runs one admitted attempt and gives its slot back when it settles, or when its streamed body closes. */
+  admitted(next: Handler<ClientCallContext>, request: WeftRequest, ctx: ClientCallContext): Promise<WeftResponse> {
+    let pending: Promise<WeftResponse>;
+    try {
+      pending = next(request, ctx);
+    } catch (error) {
+      this.release();
+      return Promise.reject(error);
+    }
+    return pending.then(this.answered, this.failed);
   }
-  return pending.then(
-    (response) => {
-      const body = response.body;
-      // Envoy counts the request until the response completes: a streamed body holds the slot until it closes.
-      if (isStream(body) && !body.closed) body.once('close', () => limiter.release());
-      else limiter.release();
-      return response;
-    },
-    (error: unknown) => {
-      limiter.release();
-      throw error;
-    },
-  );
 }
 
 /**
@@ -95,29 +110,41 @@ function admitted(
  */
 export function poolLimits(options: PoolLimitsOptions): PoolLimitsLayer {
   const { policyFor } = options;
-  const limiters = new Map<string, PoolLimiter>();
+  const destinations = new Map<string, Destination>();
   return {
     role: 'pool-limits',
     wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
       return (request, ctx) => {
         const service = ctx.service;
-        const policy = service === undefined ? undefined : policyFor(ctx);
-        if (policy === undefined || service === undefined) return next(request, ctx);
-        const destination = ctx.snapshot?.service ?? service;
-        let limiter = limiters.get(destination);
+        if (service === undefined) return next(request, ctx);
+        const name = ctx.snapshot?.service ?? service;
+        let destination = destinations.get(name);
+        if (destination === undefined) {
+          destination = new Destination();
+          destinations.set(name, destination);
+        }
+        let policy = destination.policy;
+        if (destination.snapshot !== ctx.policy || ctx.policy === undefined) {
+          policy = policyFor(ctx);
+          destination.policy = policy;
+          destination.snapshot = ctx.policy;
+        }
+        if (policy === undefined) return next(request, ctx);
+        // Made on the first limited call; kept when the limits change, so calls in flight keep their slots.
+        let limiter = destination.limiter;
         if (limiter === undefined) {
           limiter = new PoolLimiter(policy);
-          limiters.set(destination, limiter);
+          destination.limiter = limiter;
         }
         const admission = limiter.acquire(policy, ctx.signal);
-        if (admission === true) return admitted(limiter, next, request, ctx);
+        if (admission === true) return destination.admitted(next, request, ctx);
         if (admission === false) {
           ctx.addResponseFlag('UO');
           return Promise.reject(overflowError(ctx, policy, limiter.state()));
         }
-        const l = limiter;
+        const d = destination;
         return admission.then(
-          () => admitted(l, next, request, ctx),
+          () => d.admitted(next, request, ctx),
           (reason: unknown) => {
             throw abortedCallError(reason, ctx, 'while waiting for a connectionPool slot');
           },
@@ -125,7 +152,7 @@ export function poolLimits(options: PoolLimitsOptions): PoolLimitsLayer {
       };
     },
     state(destination) {
-      return limiters.get(destination)?.state();
+      return destinations.get(destination)?.limiter?.state();
     },
   };
 }

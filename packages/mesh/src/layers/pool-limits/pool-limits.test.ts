@@ -198,6 +198,43 @@ describe('poolLimits', () => {
   });
 });
 
+describe('pool limits and policy snapshots', () => {
+  it('reads the limits once per policy snapshot, and a new snapshot’s from its first call', async () => {
+    const terminal = scripted();
+    let current: PoolLimitsPolicy | undefined = { maxRequests: 1, maxConnections: 1, maxPending: 0 };
+    let reads = 0;
+    const layer = poolLimits({
+      policyFor: () => {
+        reads++;
+        return current;
+      },
+    });
+    const handler = layer.wrap(terminal.handler);
+    const under = (snapshot: object): ClientCallContext => {
+      const c = ctx();
+      c.policy = snapshot as ClientCallContext['policy'];
+      return c;
+    };
+    const first = {};
+    const held = handler(req('1'), under(first));
+    expect(await handler(req('2'), under(first)).catch((e: unknown) => e)).toMatchObject({ code: OVERFLOW_CODE });
+    expect(reads).toBe(1);
+    // New limits with a new snapshot: the call in flight keeps its slot, the next ones get the new room.
+    current = { maxRequests: 2, maxConnections: 2, maxPending: 0 };
+    const second = {};
+    const more = handler(req('3'), under(second));
+    expect(reads).toBe(2);
+    expect(layer.state(SERVICE)).toEqual({ active: 2, pending: 0 });
+    // No limits under a third snapshot: calls go straight through, uncounted.
+    current = undefined;
+    const free = handler(req('4'), under({}));
+    expect(layer.state(SERVICE)).toEqual({ active: 2, pending: 0 });
+    for (const c of terminal.calls) c.resolve(ok());
+    await Promise.all([held, more, free]);
+    expect(layer.state(SERVICE)).toEqual({ active: 0, pending: 0 });
+  });
+});
+
 describe('pool limits per destination', () => {
   it('keeps one set of counters per service and per subset, so one full destination overflows alone', async () => {
     const terminal = scripted();
