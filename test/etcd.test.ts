@@ -98,25 +98,48 @@ describe('etcd discovery', () => {
     const details = await registeredService('details', prefix, 30);
     await until(() => endpointsOf(caller, 'details').length === 1, 8_000);
 
-    await etcd.stop();
-    // Calls keep going to the endpoint the mesh knew.
+    // Calls run in a loop (4 at a time, bounded) through the stop and the restart; none may fail.
     let ok = 0;
-    for (let i = 0; i < 20; i++) {
-      const res = await caller.fetch('http://details/d');
-      if (res.status === 200) ok++;
-      await res.arrayBuffer();
-    }
-    expect(ok).toBe(20);
-    expect(endpointsOf(caller, 'details')).toEqual([details.server.address]);
-    // The source shows stale, on the admin endpoint's data and as a metric.
-    await until(() => caller.registry.sources().some((s) => s.name.startsWith('etcd') && s.stale !== undefined), 8_000);
-    expect(await caller.metrics()).toMatch(/weft_discovery_source_stale_seconds\{source="etcd"\} [0-9.]*[1-9]/);
+    const failures: string[] = [];
+    let running = true;
+    const worker = async () => {
+      while (running && ok + failures.length < 100_000) {
+        try {
+          const res = await caller.fetch('http://details/d');
+          await res.arrayBuffer();
+          if (res.status === 200) ok++;
+          else failures.push(`status ${res.status}`);
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+      }
+    };
+    const load = Promise.all(Array.from({ length: 4 }, worker));
+    let second: Awaited<ReturnType<typeof registeredService>> | undefined;
+    try {
+      await etcd.stop();
+      const okWhenStopped = ok;
+      // The source shows stale, on the admin endpoint's data and as a metric; calls keep going to the endpoint it knew.
+      await until(
+        () => caller.registry.sources().some((s) => s.name.startsWith('etcd') && s.stale !== undefined),
+        8_000,
+      );
+      expect(await caller.metrics()).toMatch(/weft_discovery_source_stale_seconds\{source="etcd"\} [0-9.]*[1-9]/);
+      await until(() => ok > okWhenStopped + 50, 8_000);
+      expect(endpointsOf(caller, 'details')).toEqual([details.server.address]);
 
-    await etcd.start();
-    // A second instance registers after the restart; the watching mesh sees it.
-    const second = await registeredService('details', prefix, 30);
-    await until(() => endpointsOf(caller, 'details').length === 2, 15_000);
+      await etcd.start();
+      // A second instance registers after the restart; the watching mesh sees it.
+      second = await registeredService('details', prefix, 30);
+      await until(() => endpointsOf(caller, 'details').length === 2, 15_000);
+      await until(() => second !== undefined && second.calls() > 0, 8_000);
+    } finally {
+      running = false;
+      await load;
+    }
+    expect(failures).toEqual([]);
     expect(endpointsOf(caller, 'details').sort()).toEqual([details.server.address, second.server.address].sort());
+    expect(caller.registry.sources().find((s) => s.name.startsWith('etcd'))?.stale).toBeUndefined();
     await second.m.close();
     await details.m.close();
   }, 40_000);

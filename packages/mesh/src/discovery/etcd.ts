@@ -141,9 +141,17 @@ async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Prom
     });
   };
 
+  /** A recovery asked for while a read was in flight, done after it: `true` when it needs a new watch. */
+  let again: boolean | undefined;
+
   /** A full read; with `rewatch`, a new watch from its revision. Tried again until it succeeds or the follower closes. */
   const recover = (rewatch: boolean, wait: number): void => {
-    if (closed || reading) return;
+    if (closed) return;
+    if (reading) {
+      // A reconnect's read may be under way when etcd cancels the watch: the new watch must not be lost.
+      again = again === true || rewatch;
+      return;
+    }
     reading = true;
     readPrefix(etcd, prefix)
       .then(async (read) => {
@@ -151,13 +159,20 @@ async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Prom
         on.read(read.kvs);
         if (rewatch) await watchFrom(read.revision);
         reading = false;
+        if (again !== undefined) {
+          const next = again;
+          again = undefined;
+          recover(next, REREAD_MS.first);
+        }
       })
       .catch((error: unknown) => {
         reading = false;
         if (closed) return;
         on.trouble(error as Error);
+        const next = rewatch || again === true || watcher === undefined;
+        again = undefined;
         clearTimeout(timer);
-        timer = setTimeout(() => recover(rewatch || watcher === undefined, Math.min(wait * 2, REREAD_MS.max)), wait);
+        timer = setTimeout(() => recover(next, Math.min(wait * 2, REREAD_MS.max)), wait);
         timer.unref();
       });
   };
