@@ -272,6 +272,23 @@ spec:
     const second = await registeredService('reviews', prefix);
     await until(() => endpointsOf(onDemand, 'reviews').length === 2, 8_000);
 
+    // A route's destination is no call's authority: the hosts the policy routes to are followed from the start.
+    const routed = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix, services: 'called' } },
+      policy: [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'reviews-to-ratings' },
+          spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'ratings' } }] }] },
+        },
+      ],
+      logger: false,
+    });
+    expect(known(routed)).toEqual(expect.arrayContaining(['reviews', 'ratings']));
+    expect(await (await routed.fetch('http://reviews/r')).json()).toEqual({ served: 'ratings' });
+
     const named = await mesh({
       service: 'productpage',
       discovery: { etcd: { hosts: [etcd.url], prefix, services: ['ratings'] } },

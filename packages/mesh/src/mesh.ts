@@ -2,7 +2,7 @@
 
 import { hostname } from 'node:os';
 import { type EndpointHealth, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
-import { type PolicyInput, PolicyText } from '@weft/policy';
+import { type PolicyInput, type PolicySnapshot, PolicyText } from '@weft/policy';
 import type { Credentials, WorkloadIdentity } from '@weft/security';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
 import type { FastifyPluginCallback } from 'fastify';
@@ -44,6 +44,7 @@ import { type ServiceStatsView, TrafficStats } from './layers/stats/index.js';
 import { Transport } from './layers/transport/index.js';
 import { MeshPolicy } from './mesh-policy.js';
 import { DEFAULTS, type MeshOptions, type ResolvedMeshOptions, resolveMeshOptions } from './options/mesh-options.js';
+import { hostsRoutedTo } from './routing/hosts.js';
 import { startSecurity } from './security/serving.js';
 import { SecurityStats, type SecurityStatsView } from './security/stats.js';
 import type { FrontPolicy } from './server/front.js';
@@ -255,6 +256,12 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const serviceEntries = serviceEntryDiscovery(policy);
   await serviceEntries.start(registry.attach(serviceEntries.name, SOURCE_PRECEDENCE.serviceEntry));
   sources.push(serviceEntries);
+  // Services found on demand: the hosts the policy routes to are followed before a call needs them
+  // (a route's destination is not a call's authority, so no call would ask for it).
+  const followNamed = (snapshot: PolicySnapshot) =>
+    Promise.all(hostsRoutedTo(snapshot, resolved.clusterDomain).map((host) => registry.lookupOnDemand(host)));
+  await followNamed(policy.current());
+  policy.onChange((snapshot) => void followNamed(snapshot));
 
   const logger = resolved.logger;
   const securityStats = new SecurityStats();
