@@ -272,6 +272,16 @@ spec:
     const second = await registeredService('reviews', prefix);
     await until(() => endpointsOf(onDemand, 'reviews').length === 2, 8_000);
 
+    // Under ALLOW_ANY too, fetch and axios send a call to a service not followed yet through the mesh, which asks etcd.
+    const allowAny = await mesh({
+      service: 'productpage',
+      discovery: { etcd: { hosts: [etcd.url], prefix, services: 'called' } },
+      logger: false,
+    });
+    expect(await (await allowAny.fetch('http://ratings/r')).json()).toEqual({ served: 'ratings' });
+    expect((await allowAny.axios('reviews').get('/r')).data).toEqual({ served: 'reviews' });
+    expect(known(allowAny).sort()).toEqual(['ratings', 'reviews']);
+
     // A route's destination is no call's authority: the hosts the policy routes to are followed from the start.
     const routed = await mesh({
       service: 'productpage',

@@ -22,11 +22,13 @@ export class OutboundClient {
 
   /**
    * Whether a call to `authority` is the mesh's business. False only for a host outside the
-   * mesh under ALLOW_ANY: the adapter then sends it with the client's own transport, as if
+   * mesh under ALLOW_ANY (not known, and not to be asked of a source that finds services on demand): the adapter then sends it with the client's own transport, as if
    * there were no mesh (Istio's pass-through).
    */
   intercepts(authority: string): boolean {
-    return this.#registryOnly || this.#registry.lookup(authority) !== undefined;
+    return (
+      this.#registryOnly || this.#registry.lookup(authority) !== undefined || this.#registry.mayFindOnDemand(authority)
+    );
   }
 
   /**

@@ -98,10 +98,8 @@ export class ServiceRegistry {
    * is not a service name, or when the service was asked for already (the answer is known).
    */
   lookupOnDemand(authority: string): Promise<Cluster | undefined> | undefined {
-    if (this.#onDemand.length === 0) return undefined;
-    const host = hostOf(authority).toLowerCase();
-    if (checkServiceHost(host, this.#options.clusterDomain) !== undefined) return undefined;
-    const name = this.qualify(host);
+    const name = this.#onDemandName(authority);
+    if (name === undefined) return undefined;
     const asked = this.#asked.get(name);
     if (asked === true) return undefined;
     if (asked !== undefined) return asked;
@@ -113,6 +111,24 @@ export class ServiceRegistry {
     });
     this.#asked.set(name, answer);
     return answer;
+  }
+
+  /**
+   * Whether a call to `authority` may find a service that `lookup` does not know yet: a source
+   * follows services on demand and has not answered for this one. The client adapters then send
+   * the call down the pipeline (whose resolve layer asks) instead of around the mesh.
+   */
+  mayFindOnDemand(authority: string): boolean {
+    const name = this.#onDemandName(authority);
+    return name !== undefined && this.#asked.get(name) !== true;
+  }
+
+  /** The qualified service name to ask the on-demand sources for, when there are any and the host is a service name. */
+  #onDemandName(authority: string): string | undefined {
+    if (this.#onDemand.length === 0) return undefined;
+    const host = hostOf(authority).toLowerCase();
+    if (checkServiceHost(host, this.#options.clusterDomain) !== undefined) return undefined;
+    return this.qualify(host);
   }
 
   /** Whether a source declared `host` (lower case) at `port` outside the mesh, as it is or under a `*.` wildcard. */
