@@ -43,6 +43,14 @@ describe('startTracing', () => {
     expect(child.isRecording()).toBe(true);
     child.end();
 
+    // The context manager carries an active span across awaits (weft's LazyContextManager).
+    const active = await tracer.startActiveSpan('active', async (span) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      span.end();
+      return trace.getActiveSpan() === span;
+    });
+    expect(active).toBe(true);
+
     // The application (or another mesh) calling it again: nothing more is started.
     const again = await startTracing({ service: 'other' });
     expect(again.started).toBe(false);

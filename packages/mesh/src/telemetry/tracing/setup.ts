@@ -1,7 +1,10 @@
 // startTracing: an OpenTelemetry SDK for a weft service (OTLP, its resource, Istio-like sampling), unless the application runs its own.
 import { ProxyTracerProvider, trace } from '@opentelemetry/api';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import { LazyContextManager } from './context-manager.js';
 import { TRACER_NAME } from './layer.js';
+
+export { LazyContextManager } from './context-manager.js';
 
 type SpanExporter = NodeSDKConfiguration['traceExporter'];
 
@@ -45,8 +48,10 @@ export function hasGlobalTracerProvider(): boolean {
 
 /**
  * Starts @opentelemetry/sdk-node for this process: OTLP over HTTP, a resource naming the service,
- * parent-based sampling at `samplingRatio` for new traces. weft's meshes use the global tracer,
- * so their spans go there. When the application already registered a tracer provider (its own
+ * parent-based sampling at `samplingRatio` for new traces, and weft's LazyContextManager, which
+ * enters AsyncLocalStorage only once a context with a span or baggage is entered (a process that
+ * only calls out never pays its per-promise cost). weft's meshes use the global tracer, so their
+ * spans go there. When the application already registered a tracer provider (its own
  * SDK), nothing is started and weft's spans go to the application's provider.
  *
  * Needs `@opentelemetry/sdk-node` and `@opentelemetry/exporter-trace-otlp-proto` (0.208) installed.
@@ -67,6 +72,9 @@ export async function startTracing(options: StartTracingOptions): Promise<Tracin
     resource: resources.resourceFromAttributes(attributes),
     sampler: new tracing.ParentBasedSampler({ root: new tracing.TraceIdRatioBasedSampler(ratio) }),
     spanProcessors: [new tracing.BatchSpanProcessor(exporter)],
+    // sdk-node's default context manager, but without AsyncLocalStorage for the exports alone: at 1 %
+    // the batch processor's first export would otherwise enter it and tax every later promise.
+    contextManager: new LazyContextManager(),
     // weft writes and reads trace headers itself (the mesh's `tracing.propagators`); no HTTP instrumentation,
     // which would trace every call a second time.
     instrumentations: [],

@@ -1,0 +1,138 @@
+// CPU per call of the client's tracing, each variant in a fresh process: off, on with no SDK, sdk-node at 1 % and 100 %.
+//
+//   node bench/tracing-cost.mjs [--calls N] [--reps R] [--concurrency C] [--only v1,v2]
+//
+// This process serves GET /json (a bare node:http server); each run is a child process that makes
+// `calls` bounded calls through mesh.request() after a warm-up and reports its own CPU (user + system)
+// per call. Only the child's CPU is counted, so the server's share and other load on the machine
+// move the figures much less than they move a throughput ratio. Variants alternate between
+// repetitions; the report gives each variant's median and its spread.
+import { fork } from 'node:child_process';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+
+const VARIANTS = {
+  off: { tracing: false },
+  'no-sdk': { tracing: true },
+  'sdk-1': { tracing: true, samplingRatio: 0.01 },
+  'sdk-100': { tracing: true, samplingRatio: 1 },
+};
+const DEFAULTS = { calls: 100_000, warmup: 20_000, reps: 5, concurrency: 32 };
+
+/** An exporter that drops every batch: the cost measured is weft's and the SDK's, not a collector's. */
+const DISCARD = {
+  export(_spans, done) {
+    done({ code: 0 });
+  },
+  shutdown: async () => {},
+  forceFlush: async () => {},
+};
+
+async function child({ variant, port, calls, warmup, concurrency }) {
+  const { tracing, samplingRatio } = VARIANTS[variant];
+  if (samplingRatio !== undefined) {
+    const { startTracing } = await import('@weft/mesh/tracing');
+    await startTracing({ service: 'loadgen', samplingRatio, exporter: DISCARD });
+  }
+  const { createMesh } = await import('@weft/mesh');
+  const mesh = await createMesh({
+    service: 'loadgen',
+    discovery: { static: { bench: [`127.0.0.1:${port}`] } },
+    connectionPool: { maxConnectionsPerEndpoint: concurrency },
+    logger: false,
+    tracing,
+  });
+  const send = async () => {
+    const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers: {}, body: null };
+    const { status, body } = await mesh.request(request);
+    await body.dump();
+    if (status !== 200) throw new Error(`status ${status}`);
+  };
+  const loop = async (n) => {
+    let left = n;
+    const worker = async () => {
+      while (left-- > 0) await send();
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  };
+  await loop(warmup);
+  const start = process.cpuUsage();
+  const startedAt = performance.now();
+  await loop(calls);
+  const cpu = process.cpuUsage(start);
+  const wallMs = performance.now() - startedAt;
+  await mesh.close();
+  return { cpuUs: (cpu.user + cpu.system) / calls, userUs: cpu.user / calls, wallUs: (wallMs * 1000) / calls };
+}
+
+function runChild(args) {
+  return new Promise((resolve, reject) => {
+    const proc = fork(new URL(import.meta.url), ['--child', JSON.stringify(args)], { stdio: 'inherit' });
+    let result;
+    proc.on('message', (message) => {
+      result = message;
+    });
+    proc.on('error', reject);
+    proc.on('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`child exited ${code}`))));
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      calls: { type: 'string' },
+      warmup: { type: 'string' },
+      reps: { type: 'string' },
+      concurrency: { type: 'string' },
+      only: { type: 'string' },
+    },
+  });
+  const calls = Number(values.calls ?? DEFAULTS.calls);
+  const warmup = Number(values.warmup ?? DEFAULTS.warmup);
+  const reps = Number(values.reps ?? DEFAULTS.reps);
+  const concurrency = Number(values.concurrency ?? DEFAULTS.concurrency);
+  const names = values.only === undefined ? Object.keys(VARIANTS) : values.only.split(',');
+  for (const name of names) if (!(name in VARIANTS)) throw new Error(`unknown variant ${name}`);
+
+  const body = JSON.stringify({ message: 'hello from the weft bench', id: 123456, ok: true });
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+
+  const results = Object.fromEntries(names.map((n) => [n, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    // Alternate the order, so a variant is not always the one after another's warm-up.
+    const order = rep % 2 === 0 ? names : [...names].reverse();
+    for (const variant of order) {
+      const r = await runChild({ variant, port, calls, warmup, concurrency });
+      results[variant].push(r.cpuUs);
+      console.error(
+        `rep ${rep + 1} ${variant.padEnd(8)} ${r.cpuUs.toFixed(1)} µs CPU/call (user ${r.userUs.toFixed(1)}), ${r.wallUs.toFixed(1)} µs wall`,
+      );
+    }
+  }
+  server.close();
+  console.log(`\nclient CPU µs per call, median of ${reps} (min…max); ${calls} calls at ${concurrency} in flight`);
+  for (const name of names) {
+    const xs = results[name];
+    console.log(
+      `${name.padEnd(8)} ${median(xs).toFixed(1).padStart(6)}  (${Math.min(...xs).toFixed(1)}…${Math.max(...xs).toFixed(1)})`,
+    );
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const result = await child(JSON.parse(process.argv[3]));
+  process.send(result, () => process.exit(0));
+} else {
+  await main();
+}
