@@ -102,7 +102,7 @@ describe('mutual TLS between weft services', () => {
     expect((await m.fetch('http://legacy/x')).status).toBe(200);
     expect((await m.fetch('http://old/y')).status).toBe(200);
     expect(plain.seen.map((s) => s.url)).toEqual(['/x', '/y']);
-    // A rule asking for TLS weft does not originate is refused, never downgraded to plaintext.
+    // A rule asking for TLS to a server that speaks plaintext fails the handshake: never downgraded to plaintext.
     await m.policy.update([
       {
         apiVersion: 'networking.istio.io/v1',
@@ -111,7 +111,7 @@ describe('mutual TLS between weft services', () => {
         spec: { host: 'legacy', trafficPolicy: { tls: { mode: 'SIMPLE' } } },
       },
     ]);
-    expect(await m.fetch('http://legacy/z').catch((e) => e)).toMatchObject({ code: 'WEFT_ERR_TLS_ORIGINATION' });
+    expect(await m.fetch('http://legacy/z').catch((e) => e)).toMatchObject({ code: 'WEFT_ERR_PEER_IDENTITY' });
     expect(plain.seen).toHaveLength(2);
   });
 

@@ -154,17 +154,33 @@ export const outlierDetection = z.strictObject({
 
 // ---------- TLS, tunnel, PROXY protocol, retry budget ----------
 
-export const clientTlsSettings = z.strictObject({
-  mode: z.enum(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']).optional(),
-  clientCertificate: z.string().optional(),
-  privateKey: z.string().optional(),
-  caCertificates: z.string().optional(),
-  credentialName: z.string().optional(),
-  subjectAltNames: z.array(z.string()).optional(),
-  sni: z.string().optional(),
-  insecureSkipVerify: z.boolean().optional(),
-  caCrl: z.string().optional(),
-});
+/** `ClientTLSSettings`. SIMPLE and MUTUAL originate TLS with the files named here (paths on this machine). */
+export const clientTlsSettings = z
+  .strictObject({
+    mode: z.enum(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']).optional(),
+    clientCertificate: z.string().min(1).optional(),
+    privateKey: z.string().min(1).optional(),
+    caCertificates: z.string().min(1).optional(),
+    credentialName: z.string().optional(),
+    subjectAltNames: z.array(z.string()).optional(),
+    sni: z.string().optional(),
+    insecureSkipVerify: z.boolean().optional(),
+    caCrl: z.string().optional(),
+  })
+  .superRefine((tls, ctx) => {
+    // As Istio's validation: MUTUAL presents a client certificate, so it must be named (or come from a secret).
+    if (tls.mode !== 'MUTUAL' || tls.credentialName !== undefined) return;
+    for (const key of ['clientCertificate', 'privateKey'] as const) {
+      if (tls[key] === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `tls.mode MUTUAL presents a client certificate: ${key} (a PEM file path) is required`,
+          ...params('WEFT_ERR_POLICY_FIELD_REQUIRED', 'a PEM file path'),
+        });
+      }
+    }
+  });
 
 export const tunnelSettings = z.strictObject({
   protocol: z.enum(['CONNECT', 'POST']).optional(),
@@ -240,17 +256,10 @@ const CONNECTION_POOL_PARTS = [
   'tcp.idleTimeout',
 ].map((p) => `connectionPool.${p}`);
 
-// The transport acts on tls.mode ISTIO_MUTUAL and DISABLE (and auto mTLS when unset) and on
-// tls.subjectAltNames (secure naming); originating TLS with files of one's own (SIMPLE, MUTUAL) waits.
-const TLS_PARTS = [
-  'clientCertificate',
-  'privateKey',
-  'caCertificates',
-  'credentialName',
-  'sni',
-  'insecureSkipVerify',
-  'caCrl',
-].map((p) => `tls.${p}`);
+// The transport acts on every tls.mode (ISTIO_MUTUAL with the mesh's identity, SIMPLE and MUTUAL
+// with the files named), on subjectAltNames, sni and insecureSkipVerify. Kubernetes secrets
+// (credentialName) and CRLs wait.
+const TLS_PARTS = ['credentialName', 'caCrl'].map((p) => `tls.${p}`);
 
 const POLICY_FIELDS = [...TLS_PARTS, ...CONNECTION_POOL_PARTS] as const;
 const PORT_POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] as const;

@@ -336,7 +336,8 @@ describe('unimplemented fields', () => {
     expect(VirtualService.unimplemented).not.toContain('hosts');
     expect(DestinationRule.unimplemented).not.toContain('host');
     expect(DestinationRule.unimplemented).not.toContain('subsets[].labels');
-    expect(DestinationRule.unimplemented).toContain('subsets[].trafficPolicy.tls.sni');
+    expect(DestinationRule.unimplemented).toContain('subsets[].trafficPolicy.tls.credentialName');
+    expect(DestinationRule.unimplemented).not.toContain('subsets[].trafficPolicy.tls.sni');
     expect(DestinationRule.unimplemented).not.toContain('subsets[].trafficPolicy.tls');
   });
 });

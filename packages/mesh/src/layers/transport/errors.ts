@@ -13,7 +13,7 @@ const CONNECT_CODES = new Set([
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const CLOSED_CODES = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
-/** A TLS handshake that failed on the endpoint's certificate: its chain, its validity, or its SPIFFE ID. */
+/** A TLS handshake that failed on the endpoint's certificate: its chain, its validity, its SPIFFE ID or its name. */
 function isPeerIdentityFailure(code: string): boolean {
   return (
     code === 'ERR_WEFT_PEER_IDENTITY' ||
@@ -59,7 +59,7 @@ export function toWeftError(error: unknown, ctx: CallContext): WeftError {
     message = `call to ${target} was aborted by the caller`;
   } else if (isPeerIdentityFailure(raw)) {
     code = 'WEFT_ERR_PEER_IDENTITY';
-    message = `mutual TLS with ${target} failed: ${why}`;
+    message = `TLS with ${target} failed: ${why}`;
   } else if (CLOSED_CODES.has(raw)) {
     code = 'WEFT_ERR_CLOSED';
     message = `call to ${target} was cut because the mesh is closing`;

@@ -11,9 +11,20 @@ import {
 } from '@weft/core';
 import { Pool } from 'undici';
 import type { ClientCallContext } from '../../client/context.js';
+import { hostOf } from '../../options/address.js';
 import { destinationTrafficPolicy } from '../../routing/destination.js';
 import { toWeftError } from './errors.js';
-import { allowedIdentities, type ClientTls, type ClientTlsSettings, mtlsConnector, usesMtls } from './mtls.js';
+import {
+  allowedIdentities,
+  type ClientTls,
+  type ClientTlsSettings,
+  type Connector,
+  mtlsConnector,
+  type OriginatedTls,
+  originationConnector,
+  readOriginatedTls,
+  usesMtls,
+} from './mtls.js';
 import { type ConnectionPoolSettings, type PoolConfig, poolConfig, sameConfig } from './pool-config.js';
 
 export { type ClientTls, SERVICE_ACCOUNT_LABEL, TLS_MODE_LABEL } from './mtls.js';
@@ -87,6 +98,10 @@ interface DestinationPools {
   config: PoolConfig;
   /** The destination's `trafficPolicy.tls` (mode, subjectAltNames). */
   tls: ClientTlsSettings | undefined;
+  /** For `tls.mode` SIMPLE or MUTUAL: the rule's files as read (or why they could not be), once per rule. */
+  originated: OriginatedTls | WeftError | undefined;
+  /** The pools of originated TLS, by the call's authority (its host is the SNI unless the rule names one). */
+  readonly byAuthority: Map<string, WeakMap<Endpoint, Pool>>;
   readonly byOrigin: Map<string, Pool>;
   /** The pool of each endpoint object, so a call to a known endpoint builds no origin string. */
   byEndpoint: WeakMap<Endpoint, Pool>;
@@ -133,9 +148,11 @@ export class Transport {
         policy: ctx.policy,
         settings,
         tls,
+        originated: undefined,
         config: settings === undefined ? this.#defaultConfig : poolConfig(this.#options, settings),
         byOrigin: new Map(),
         byEndpoint: new WeakMap(),
+        byAuthority: new Map(),
       };
       this.#destinations.set(name, d);
       return d;
@@ -149,9 +166,11 @@ export class Transport {
     if (sameConfig(config, d.config) && !tlsChanged) return d;
     // New settings, new pools; the old ones finish what they carry and close.
     d.config = config;
+    d.originated = undefined;
     for (const pool of d.byOrigin.values()) this.#retire(pool);
     d.byOrigin.clear();
     d.byEndpoint = new WeakMap();
+    d.byAuthority.clear();
     return d;
   }
 
@@ -162,8 +181,8 @@ export class Transport {
     this.#retired.set(pool, pool.close().then(done, done));
   }
 
-  /** The pool of `key` (an origin; `mtls://host:port` for a mutual TLS one, whose `connect` is given). */
-  #pool(d: DestinationPools, key: string, origin: string, connect?: ReturnType<typeof mtlsConnector>): Pool {
+  /** The pool of `key` (an origin; `mtls://host:port` or `tls://sni@host:port` for TLS of weft's own making, whose `connect` is given). */
+  #pool(d: DestinationPools, key: string, origin: string, connect?: Connector): Pool {
     let pool = d.byOrigin.get(key);
     if (pool === undefined) {
       const c = d.config;
@@ -178,6 +197,33 @@ export class Transport {
         pipelining: 1,
       });
       d.byOrigin.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** The pool of TLS a rule originates to `endpoint` for calls to `authority`, or why there can be none. */
+  #originated(d: DestinationPools, service: string, endpoint: Endpoint, authority: string): Pool | WeftError {
+    const settings = d.tls as ClientTlsSettings;
+    if (d.originated === undefined) {
+      try {
+        d.originated = readOriginatedTls(settings, service);
+      } catch (error) {
+        d.originated = error as WeftError;
+      }
+    }
+    const tls = d.originated;
+    if (tls instanceof WeftError) return tls;
+    let pools = d.byAuthority.get(authority);
+    if (pools === undefined) {
+      pools = new WeakMap();
+      d.byAuthority.set(authority, pools);
+    }
+    let pool = pools.get(endpoint);
+    if (pool === undefined) {
+      const host = hostOf(authority);
+      const connect = originationConnector(tls, endpoint, host, d.config.connectTimeoutMs);
+      pool = this.#pool(d, `tls://${tls.sni ?? host}@${endpoint.address}`, `https://${endpoint.address}`, connect);
+      pools.set(endpoint, pool);
     }
     return pool;
   }
@@ -197,17 +243,15 @@ export class Transport {
     let pool = d.byEndpoint.get(endpoint);
     if (pool === undefined) {
       const mode = d.tls?.mode;
-      if ((mode === 'SIMPLE' || mode === 'MUTUAL') && request.scheme === 'http') {
-        // Istio would originate TLS here with the rule's own files; weft does not yet, and sending
-        // plaintext where the rule asks for TLS would be a silent downgrade.
-        return Promise.reject(
-          new WeftError(
-            'WEFT_ERR_TLS_ORIGINATION',
-            `the DestinationRule of ${ctx.service} asks for tls.mode ${mode} (TLS with its own certificates), which weft does not originate yet; call https://${request.authority} instead, or use ISTIO_MUTUAL for a weft service`,
-            { service: ctx.service },
-          ),
-        );
+      if (mode === 'SIMPLE' || mode === 'MUTUAL') {
+        // TLS the rule originates, for http:// and https:// calls alike (an https:// call gets the
+        // rule's certificates and checks instead of the defaults, never TLS inside TLS).
+        const originated = this.#originated(d, ctx.service as string, endpoint, request.authority);
+        if (originated instanceof WeftError) return Promise.reject(originated);
+        pool = originated;
       }
+    }
+    if (pool === undefined) {
       const tls = this.#options.tls;
       if (tls !== undefined && ctx.service !== undefined && usesMtls(d.tls, endpoint)) {
         const allowed = allowedIdentities(d.tls, ctx.service, endpoint, tls.trustDomain);

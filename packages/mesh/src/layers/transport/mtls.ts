@@ -1,7 +1,15 @@
-// Mutual TLS on outbound connections: the workload's certificate presented, the endpoint's checked against the identities its service may have (secure naming).
-import type { Socket } from 'node:net';
-import { type PeerCertificate, type SecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
-import type { Endpoint } from '@weft/core';
+// TLS on outbound connections: mutual TLS with the workload's certificate, the endpoint's checked against the identities its service may have (secure naming); and TLS a DestinationRule originates with files of its own (SIMPLE, MUTUAL).
+import { readFileSync } from 'node:fs';
+import { isIP, type Socket } from 'node:net';
+import {
+  type ConnectionOptions,
+  checkServerIdentity,
+  type PeerCertificate,
+  type SecureContext,
+  type TLSSocket,
+  connect as tlsConnect,
+} from 'node:tls';
+import { type Endpoint, WeftError } from '@weft/core';
 import type { TrafficPolicy } from '@weft/policy';
 import { uriSans } from '@weft/security';
 
@@ -58,25 +66,17 @@ export function allowedIdentities(
   return ids;
 }
 
+/** undici's `connect` option: opens the socket a pool's connection runs on. */
+export type Connector = (options: unknown, callback: (error: Error | null, socket: Socket | null) => void) => void;
+
 /**
- * undici's `connect` for an mTLS endpoint: a TLS connection with the workload's current
- * credentials, the chain checked against the trust bundle, and the server's SPIFFE ID against
- * `allowed` instead of a host name. TLS sessions are resumed across connections to the endpoint.
+ * A `connect` that opens TLS to `endpoint` with the options `tlsOptions()` gives at each new
+ * connection (so a renewed identity is taken up), failing after `connectTimeoutMs`; TLS sessions
+ * are resumed across connections to the endpoint. Written here rather than with undici's own
+ * connector because the check of the server's identity differs (a SPIFFE ID, or a rule's SAN list).
  */
-export function mtlsConnector(
-  tls: ClientTls,
-  endpoint: Endpoint,
-  allowed: ReadonlySet<string>,
-  connectTimeoutMs: number,
-): (options: unknown, callback: (error: Error | null, socket: Socket | null) => void) => void {
+function tlsConnector(endpoint: Endpoint, connectTimeoutMs: number, tlsOptions: () => ConnectionOptions): Connector {
   let session: Buffer | undefined;
-  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
-    const ids = uriSans(cert.subjectaltname);
-    if (ids.some((id) => allowed.has(id))) return undefined;
-    const reason = `${endpoint.address} presented ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}, not an identity its service may have (${[...allowed].join(', ')})`;
-    tls.refused?.(endpoint.address, reason);
-    return Object.assign(new Error(reason), { code: PEER_IDENTITY_CODE });
-  };
   return (_options, callback) => {
     let done = false;
     const finish = (error: Error | null, socket: TLSSocket | null) => {
@@ -88,9 +88,8 @@ export function mtlsConnector(
     const socket = tlsConnect({
       host: endpoint.host,
       port: endpoint.port,
-      secureContext: tls.context(),
       ALPNProtocols: ['http/1.1'],
-      checkServerIdentity,
+      ...tlsOptions(),
       ...(session === undefined ? {} : { session }),
     });
     socket.setNoDelay(true);
@@ -110,4 +109,121 @@ export function mtlsConnector(
     socket.once('secureConnect', () => finish(null, socket));
     socket.once('error', (error) => finish(error, null));
   };
+}
+
+/**
+ * undici's `connect` for an mTLS endpoint: a TLS connection with the workload's current
+ * credentials, the chain checked against the trust bundle, and the server's SPIFFE ID against
+ * `allowed` instead of a host name.
+ */
+export function mtlsConnector(
+  tls: ClientTls,
+  endpoint: Endpoint,
+  allowed: ReadonlySet<string>,
+  connectTimeoutMs: number,
+): Connector {
+  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+    const ids = uriSans(cert.subjectaltname);
+    if (ids.some((id) => allowed.has(id))) return undefined;
+    const reason = `${endpoint.address} presented ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}, not an identity its service may have (${[...allowed].join(', ')})`;
+    tls.refused?.(endpoint.address, reason);
+    return Object.assign(new Error(reason), { code: PEER_IDENTITY_CODE });
+  };
+  return tlsConnector(endpoint, connectTimeoutMs, () => ({ secureContext: tls.context(), checkServerIdentity }));
+}
+
+/** What a DestinationRule's `tls` (SIMPLE or MUTUAL) originates with: its files read, its checks. */
+export interface OriginatedTls {
+  /** The rule's `caCertificates`; the platform's roots (Node's) when absent. */
+  readonly ca: string | undefined;
+  /** MUTUAL: the client certificate and key presented. */
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+  readonly sni: string | undefined;
+  /** Names the server's certificate must carry one of (DNS, URI or IP SANs), instead of the SNI host. */
+  readonly subjectAltNames: readonly string[] | undefined;
+  readonly insecureSkipVerify: boolean;
+}
+
+/**
+ * Reads the files of a SIMPLE or MUTUAL rule. They are paths on this machine (an absolute path,
+ * or one relative to the working directory), read once per rule; an unreadable one, or a rule
+ * that names only a Kubernetes secret, fails with WEFT_ERR_TLS_ORIGINATION saying which.
+ */
+export function readOriginatedTls(settings: ClientTlsSettings, service: string): OriginatedTls {
+  const read = (field: 'caCertificates' | 'clientCertificate' | 'privateKey'): string | undefined => {
+    const path = settings[field];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new WeftError(
+        'WEFT_ERR_TLS_ORIGINATION',
+        `the DestinationRule of ${service} names tls.${field} "${path}", which cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); no call is sent without the TLS it asks for`,
+        { service, cause: error },
+      );
+    }
+  };
+  if (settings.mode === 'MUTUAL' && (settings.clientCertificate === undefined || settings.privateKey === undefined)) {
+    throw new WeftError(
+      'WEFT_ERR_TLS_ORIGINATION',
+      `the DestinationRule of ${service} asks for tls.mode MUTUAL with credentialName "${settings.credentialName ?? ''}" only: weft reads no Kubernetes secrets; give clientCertificate and privateKey as PEM file paths`,
+      { service },
+    );
+  }
+  return {
+    ca: read('caCertificates'),
+    cert: read('clientCertificate'),
+    key: read('privateKey'),
+    sni: settings.sni === undefined || settings.sni === '' ? undefined : settings.sni,
+    subjectAltNames:
+      settings.subjectAltNames === undefined || settings.subjectAltNames.length === 0
+        ? undefined
+        : settings.subjectAltNames,
+    insecureSkipVerify: settings.insecureSkipVerify === true,
+  };
+}
+
+/** The values of a certificate's SANs of every type (`DNS:a, URI:b, IP Address:c` → a, b, c). */
+function sanValues(subjectaltname: string | undefined): string[] {
+  if (subjectaltname === undefined) return [];
+  return subjectaltname.split(', ').map((entry) => entry.slice(entry.indexOf(':') + 1));
+}
+
+/**
+ * undici's `connect` for TLS a rule originates (Istio's SIMPLE and MUTUAL): SNI from the rule's
+ * `sni` or the call's host (Istio's auto SNI), the chain checked against the rule's CA file or
+ * the platform's roots, and the server's name against the rule's `subjectAltNames` or, without
+ * them, the SNI host; `insecureSkipVerify` checks neither. MUTUAL presents the rule's client
+ * certificate.
+ */
+export function originationConnector(
+  tls: OriginatedTls,
+  endpoint: Endpoint,
+  host: string,
+  connectTimeoutMs: number,
+): Connector {
+  const servername = tls.sni ?? host;
+  const sans = tls.subjectAltNames;
+  const options: ConnectionOptions = {
+    ...(isIP(servername) === 0 ? { servername } : {}),
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+    rejectUnauthorized: !tls.insecureSkipVerify,
+    checkServerIdentity: tls.insecureSkipVerify
+      ? () => undefined
+      : sans === undefined
+        ? (_host: string, cert: PeerCertificate) => checkServerIdentity(servername, cert)
+        : (_host: string, cert: PeerCertificate) => {
+            const names = sanValues(cert.subjectaltname);
+            if (names.some((n) => sans.includes(n))) return undefined;
+            return Object.assign(
+              new Error(
+                `${endpoint.address} presented ${names.length === 0 ? 'no subject alt names' : names.join(', ')}, none of the rule's subjectAltNames (${sans.join(', ')})`,
+              ),
+              { code: 'ERR_TLS_CERT_ALTNAME_INVALID' },
+            );
+          },
+  };
+  return tlsConnector(endpoint, connectTimeoutMs, () => options);
 }
