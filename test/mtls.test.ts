@@ -115,6 +115,42 @@ describe('mutual TLS between weft services', () => {
     expect(plain.seen).toHaveLength(2);
   });
 
+  it('calls an outside service of a ServiceEntry (MESH_EXTERNAL) in plaintext, and a MESH_INTERNAL one over mTLS', async () => {
+    const ca = await CertificateAuthority.create();
+    const outside = await upstream('outside');
+    const entry = (name: string, host: string, location: string, address: string, port: number) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name },
+      spec: {
+        hosts: [host],
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+        location,
+        resolution: 'STATIC',
+        endpoints: [{ address, ports: { http: port } }],
+      },
+    });
+    const details = await service(ca, 'details');
+    const m = await mesh({
+      service: 'productpage',
+      security: { identity: { ca } },
+      policy: [
+        entry('outside', 'api.example.test', 'MESH_EXTERNAL', '127.0.0.1', outside.port),
+        entry('vm', 'details.default.svc.cluster.local', 'MESH_INTERNAL', '127.0.0.1', details.server.port),
+      ],
+      logger: false,
+    });
+    const res = await m.fetch('http://api.example.test/p');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    expect(outside.seen.map((s) => s.url)).toEqual(['/p']);
+    // The STRICT service behind a MESH_INTERNAL entry takes only mTLS: the call gets through, with the caller's identity.
+    expect(await (await m.fetch('http://details/d')).json()).toEqual({
+      served: 'details',
+      caller: 'cluster.local/ns/default/sa/productpage',
+    });
+  });
+
   it('rotates one-minute certificates several times under continuous load with no failed request', async () => {
     const ca = await CertificateAuthority.create();
     // One-minute certificates renewed at a tenth of their life: a new one every 6 s on each side.

@@ -1,6 +1,7 @@
 // ServiceEntry resources as a discovery source: the endpoints a ServiceEntry lists, and the outside hosts it declares, for hosts the registry would not otherwise know.
 import type { Endpoint } from '@weft/core';
 import type { PolicySnapshot, ServiceEntrySpec } from '@weft/policy';
+import { TLS_MODE_LABEL } from '../layers/transport/mtls.js';
 import type { DiscoverySink, OutsideHost } from './registry.js';
 import type { DiscoverySource } from './source.js';
 import { toEndpoint } from './static.js';
@@ -13,13 +14,22 @@ export function serviceEntryEndpoints(snapshot: PolicySnapshot): Map<string, End
     // STATIC endpoints are addresses; DNS ones are names, resolved by the platform when connecting.
     if (spec.endpoints === undefined || spec.resolution === undefined || spec.resolution === 'NONE') continue;
     const port = spec.ports?.[0];
+    // An outside service (MESH_EXTERNAL, the default) speaks no weft mTLS: its endpoints say so, as
+    // Istio's auto mTLS leaves endpoints without its tlsMode label alone.
+    const external = spec.location !== 'MESH_INTERNAL';
     const endpoints: Endpoint[] = [];
     for (const e of spec.endpoints) {
       if (e.address === undefined) continue;
       // An endpoint's own port for the service port's name, else the port's targetPort, else its number.
       const number = (port === undefined ? undefined : (e.ports?.[port.name] ?? port.targetPort ?? port.number)) ?? 80;
       endpoints.push(
-        toEndpoint({ host: e.address, port: number, labels: e.labels, locality: e.locality, weight: e.weight }),
+        toEndpoint({
+          host: e.address,
+          port: number,
+          labels: external ? { [TLS_MODE_LABEL]: 'disabled', ...e.labels } : e.labels,
+          locality: e.locality,
+          weight: e.weight,
+        }),
       );
     }
     for (const h of spec.hosts) out.set(h, [...(out.get(h) ?? []), ...endpoints]);
