@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { codeDocument } from '../source/parse.js';
+import { checkDocument } from '../validate.js';
 import { AuthorizationPolicy } from './authorization-policy.js';
 import { DestinationRule } from './destination-rule.js';
 import { findKind, KINDS } from './kinds.js';
@@ -339,5 +341,63 @@ describe('unimplemented fields', () => {
     expect(DestinationRule.unimplemented).toContain('subsets[].trafficPolicy.tls.credentialName');
     expect(DestinationRule.unimplemented).not.toContain('subsets[].trafficPolicy.tls.sni');
     expect(DestinationRule.unimplemented).not.toContain('subsets[].trafficPolicy.tls');
+  });
+});
+
+describe('warnings about fields weft does not act on', () => {
+  const check = (value: unknown) => checkDocument(codeDocument(value, 'policy[0]'), 'default');
+  const unimplemented = (value: unknown) =>
+    check(value)
+      .problems.filter((p) => p.code === 'WEFT_WARN_POLICY_UNIMPLEMENTED')
+      .map((p) => p.path);
+
+  it('are not given for what the mesh acts on: a VirtualService route with every such field, and TLS origination', () => {
+    expect(
+      unimplemented({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'reviews' },
+        spec: {
+          hosts: ['reviews'],
+          http: [
+            {
+              name: 'main',
+              match: [{ uri: { prefix: '/api' }, headers: { 'x-user': { exact: 'a' } } }],
+              rewrite: { uri: '/v1' },
+              route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 100 }],
+              timeout: '2s',
+              retries: { attempts: 3, perTryTimeout: '500ms', retryOn: '5xx,reset' },
+              fault: { delay: { fixedDelay: '1s', percentage: { value: 1 } } },
+              mirror: { host: 'reviews', subset: 'v2' },
+              headers: { request: { set: { 'x-mesh': 'weft' } } },
+            },
+          ],
+        },
+      }),
+    ).toEqual([]);
+    expect(
+      unimplemented({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'api' },
+        spec: {
+          host: 'api.example.com',
+          trafficPolicy: {
+            tls: { mode: 'MUTUAL', caCertificates: '/c', clientCertificate: '/a', privateKey: '/b', sni: 'x' },
+          },
+        },
+      }),
+    ).toEqual([]);
+  });
+
+  it('are given for what it does not', () => {
+    expect(
+      unimplemented({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'reviews' },
+        spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], corsPolicy: {} }] },
+      }),
+    ).toEqual(['spec.http[0].corsPolicy']);
   });
 });

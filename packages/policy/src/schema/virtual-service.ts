@@ -303,5 +303,5 @@ export const VirtualService: KindSchema = {
   spec: virtualServiceSpec,
   // Acted on by the route and deadline layers (packages/mesh): match, route, redirect,
   // directResponse, rewrite, timeout, headers; fault and mirror*, by the fault and mirror layers; retries, by the retry layer.
-  unimplemented: ['http[].delegate', 'http[].retries', 'http[].corsPolicy', 'tls', 'tcp', 'gateways', 'exportTo'],
+  unimplemented: ['http[].delegate', 'http[].corsPolicy', 'tls', 'tcp', 'gateways', 'exportTo'],
 };
