@@ -47,7 +47,7 @@ export const ServiceEntry: KindSchema = {
   versions: ['v1', 'v1beta1', 'v1alpha3'],
   spec: serviceEntrySpec,
   // Entries with endpoints feed the mesh's registry (STATIC addresses; DNS names, resolved when
-  // connecting); entries without (NONE, DNS) declare outside hosts that go out as written, also
-  // under REGISTRY_ONLY: what they amount to in process.
-  unimplemented: ['addresses', 'location', 'workloadSelector', 'exportTo', 'subjectAltNames'],
+  // connecting), MESH_EXTERNAL ones without mTLS; entries without (NONE, DNS) declare outside
+  // hosts that go out as written, also under REGISTRY_ONLY: what they amount to in process.
+  unimplemented: ['addresses', 'workloadSelector', 'exportTo', 'subjectAltNames'],
 };
