@@ -198,6 +198,45 @@ describe('DestinationBreaker', () => {
   });
 });
 
+describe('DestinationBreaker across a state change', () => {
+  /** A breaker that opens on one failed call in ten and half-opens 20 ms later, with calls the test ends. */
+  async function halfOpenWithCallOut() {
+    const { held, next } = heldCalls();
+    const policy = { ...compileBreakerPolicy({ minimumCalls: 1, failurePercent: 10 }), openForMs: 20 };
+    const breaker = new DestinationBreaker(
+      'reviews',
+      policy,
+      next,
+      { response: isServerError, error: isUpstreamFailure },
+      () => {},
+    );
+    const early = breaker.call(getReviews, new ClientCallContext(0));
+    const failing = breaker.call(getReviews, new ClientCallContext(0));
+    held[1]?.('serverError');
+    await failing;
+    expect(breaker.state).toBe('open');
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(breaker.state).toBe('half-open');
+    return { breaker, early, end: held[0] };
+  }
+
+  it('closes when a call sent while closed answers well once it is half-open, as opossum does', async () => {
+    const { breaker, early, end } = await halfOpenWithCallOut();
+    end?.('ok');
+    expect((await early).status).toBe(200);
+    expect(breaker.state).toBe('closed');
+    breaker.close();
+  });
+
+  it('opens again when a call sent while closed fails once it is half-open, as opossum does', async () => {
+    const { breaker, early, end } = await halfOpenWithCallOut();
+    end?.('serverError');
+    expect((await early).status).toBe(503);
+    expect(breaker.view()).toMatchObject({ state: 'open', opened: 2 });
+    breaker.close();
+  });
+});
+
 describe('bufferBody', () => {
   it('reads a streamed body and puts the bytes back for the caller', async () => {
     const response: WeftResponse = {

@@ -47,6 +47,9 @@ interface RollingWindow {
   increment(property: 'fires' | 'successes', latencyMs?: number): void;
 }
 
+/** The request weft's default classifiers are given: they never read it. */
+const UNREAD_REQUEST = undefined as unknown as WeftRequest;
+
 const unwrapFailedResponse = (error: unknown): WeftResponse => {
   if (error instanceof FailedResponse) return error.response;
   throw error;
@@ -179,8 +182,8 @@ export class DestinationBreaker {
   // weft's default classifier reads neither the request nor anything but the outcome, so these two,
   // made once per breaker, take every call's outcome: no closure per call.
   readonly #onResponse = (response: WeftResponse): WeftResponse | Promise<WeftResponse> =>
-    this.#judged(response, undefined as unknown as WeftRequest);
-  readonly #onError = (error: unknown): never => this.#erred(error, undefined as unknown as WeftRequest);
+    this.#judged(response, UNREAD_REQUEST);
+  readonly #onError = (error: unknown): never => this.#erred(error, UNREAD_REQUEST);
 
   /** Whether `response` counts as a failure: never a 4xx (the caller's), else the classifier's answer. */
   #verdict(response: WeftResponse, request: WeftRequest): boolean | Promise<boolean> {
