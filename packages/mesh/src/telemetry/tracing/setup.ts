@@ -3,6 +3,7 @@ import { ProxyTracerProvider, trace } from '@opentelemetry/api';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import { LazyContextManager } from './context-manager.js';
 import { TRACER_NAME } from './layer.js';
+import { PooledIdGenerator, TraceIdRatioSampler } from './sampling.js';
 
 export { LazyContextManager } from './context-manager.js';
 
@@ -70,7 +71,10 @@ export async function startTracing(options: StartTracingOptions): Promise<Tracin
   if (options.version !== undefined) attributes['service.version'] = options.version;
   const sdk = new NodeSDK({
     resource: resources.resourceFromAttributes(attributes),
-    sampler: new tracing.ParentBasedSampler({ root: new tracing.TraceIdRatioBasedSampler(ratio) }),
+    // Parent-based: a call that comes with a trace keeps its caller's decision; a new trace is sampled
+    // at `ratio`. The root sampler and the ids are weft's, cheaper on the path every call takes.
+    sampler: new tracing.ParentBasedSampler({ root: new TraceIdRatioSampler(ratio, tracing.SamplingDecision) }),
+    idGenerator: new PooledIdGenerator(),
     spanProcessors: [new tracing.BatchSpanProcessor(exporter)],
     // sdk-node's default context manager, but without AsyncLocalStorage for the exports alone: at 1 %
     // the batch processor's first export would otherwise enter it and tax every later promise.
