@@ -6,6 +6,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EtcdServer, startEtcd } from './support/etcd.js';
 import { mesh } from './support/lifecycle.js';
+import { continuousLoad } from './support/load.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 import { until } from './support/wait.js';
 
@@ -99,33 +100,18 @@ describe('etcd discovery', () => {
     await until(() => endpointsOf(caller, 'details').length === 1, 8_000);
 
     // Calls run in a loop (4 at a time, bounded) through the stop and the restart; none may fail.
-    let ok = 0;
-    const failures: string[] = [];
-    let running = true;
-    const worker = async () => {
-      while (running && ok + failures.length < 100_000) {
-        try {
-          const res = await caller.fetch('http://details/d');
-          await res.arrayBuffer();
-          if (res.status === 200) ok++;
-          else failures.push(`status ${res.status}`);
-        } catch (error) {
-          failures.push((error as Error).message);
-        }
-      }
-    };
-    const load = Promise.all(Array.from({ length: 4 }, worker));
+    const load = continuousLoad(() => caller.fetch('http://details/d'));
     let second: Awaited<ReturnType<typeof registeredService>> | undefined;
     try {
       await etcd.stop();
-      const okWhenStopped = ok;
+      const okWhenStopped = load.ok;
       // The source shows stale, on the admin endpoint's data and as a metric; calls keep going to the endpoint it knew.
       await until(
         () => caller.registry.sources().some((s) => s.name.startsWith('etcd') && s.stale !== undefined),
         8_000,
       );
       expect(await caller.metrics()).toMatch(/weft_discovery_source_stale_seconds\{source="etcd"\} [0-9.]*[1-9]/);
-      await until(() => ok > okWhenStopped + 50, 8_000);
+      await until(() => load.ok > okWhenStopped + 50, 8_000);
       expect(endpointsOf(caller, 'details')).toEqual([details.server.address]);
 
       await etcd.start();
@@ -134,10 +120,9 @@ describe('etcd discovery', () => {
       await until(() => endpointsOf(caller, 'details').length === 2, 15_000);
       await until(() => second !== undefined && second.calls() > 0, 8_000);
     } finally {
-      running = false;
-      await load;
+      await load.stop();
     }
-    expect(failures).toEqual([]);
+    expect(load.failures).toEqual([]);
     expect(endpointsOf(caller, 'details').sort()).toEqual([details.server.address, second.server.address].sort());
     expect(caller.registry.sources().find((s) => s.name.startsWith('etcd'))?.stale).toBeUndefined();
     await second.m.close();
@@ -213,22 +198,7 @@ spec:
     const replicas = [];
     for (let i = 0; i < 3; i++) replicas.push(await registeredService('reviews', prefix, 10, 300));
     await until(() => endpointsOf(caller, 'reviews').length === 3, 8_000);
-    let ok = 0;
-    const failures: string[] = [];
-    let running = true;
-    const worker = async () => {
-      while (running && ok + failures.length < 200_000) {
-        try {
-          const res = await caller.fetch('http://reviews/');
-          await res.arrayBuffer();
-          if (res.status === 200) ok++;
-          else failures.push(`status ${res.status}`);
-        } catch (error) {
-          failures.push((error as Error).message);
-        }
-      }
-    };
-    const load = Promise.all(Array.from({ length: 4 }, worker));
+    const load = continuousLoad(() => caller.fetch('http://reviews/'), { maxCalls: 200_000 });
     try {
       for (let i = 0; i < replicas.length; i++) {
         const old = replicas[i];
@@ -238,11 +208,10 @@ spec:
         replicas[i] = fresh;
       }
     } finally {
-      running = false;
-      await load;
+      await load.stop();
     }
-    expect(failures).toEqual([]);
-    expect(ok).toBeGreaterThan(100);
+    expect(load.failures).toEqual([]);
+    expect(load.ok).toBeGreaterThan(100);
     expect(endpointsOf(caller, 'reviews').sort()).toEqual(replicas.map((r) => r.server.address).sort());
     await Promise.all(replicas.map((r) => r.m.close()));
   }, 40_000);

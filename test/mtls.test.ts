@@ -3,6 +3,7 @@ import { CertificateAuthority, inspectCertificate } from '@weft/security';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { mesh, upstream } from './support/lifecycle.js';
+import { continuousLoad } from './support/load.js';
 
 const STRICT = {
   apiVersion: 'security.istio.io/v1',
@@ -166,24 +167,10 @@ describe('mutual TLS between weft services', () => {
     });
     const firstClient = productpage.identity()?.chainPem;
     const firstServer = reviews.m.identity()?.chainPem;
-    let ok = 0;
-    const failures: string[] = [];
-    const end = Date.now() + 14_000;
-    const worker = async () => {
-      while (Date.now() < end && ok + failures.length < 100_000) {
-        try {
-          const res = await productpage.fetch('http://reviews/r');
-          await res.arrayBuffer();
-          if (res.status === 200) ok++;
-          else failures.push(`status ${res.status}`);
-        } catch (error) {
-          failures.push(String((error as Error).message));
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 4 }, worker));
-    expect(failures).toEqual([]);
-    expect(ok).toBeGreaterThan(500);
+    const load = continuousLoad(() => productpage.fetch('http://reviews/r'), { limitMs: 14_000 });
+    await load.finished;
+    expect(load.failures).toEqual([]);
+    expect(load.ok).toBeGreaterThan(500);
     const serials = (pem: string | undefined) => inspectCertificate(pem ?? '')[0]?.serialNumber;
     expect(serials(productpage.identity()?.chainPem)).not.toBe(serials(firstClient));
     expect(serials(reviews.m.identity()?.chainPem)).not.toBe(serials(firstServer));
