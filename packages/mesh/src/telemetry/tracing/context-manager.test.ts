@@ -48,6 +48,20 @@ describe('LazyContextManager', () => {
     expect(await after).toBe(ROOT_CONTEXT);
   });
 
+  it('enters the root context without the storage while nothing was carried', async () => {
+    const manager = new LazyContextManager();
+    const suppressed = suppressTracing(ROOT_CONTEXT);
+    const seen = await manager.with(ROOT_CONTEXT, async () => {
+      await tick();
+      // Still nothing carried: a suppression entered now is held for the synchronous call only.
+      return manager.with(suppressed, async () => {
+        await tick();
+        return manager.active();
+      });
+    });
+    expect(seen).toBe(ROOT_CONTEXT);
+  });
+
   it('carries suppression across awaits once a context has been carried', async () => {
     const manager = new LazyContextManager();
     manager.with(withSpan, () => {});

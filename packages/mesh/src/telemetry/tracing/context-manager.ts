@@ -15,10 +15,13 @@ type Wrappers = Record<string | symbol, WeakMap<Listener, Listener>>;
 const ADD_LISTENER_METHODS = ['addListener', 'on', 'once', 'prependListener', 'prependOnceListener'] as const;
 
 /**
- * Whether a context carries nothing but "do not trace": no span, no baggage. The SDK's span
- * processors export inside such a context, so that instrumented I/O of the exporter is not traced.
+ * Whether a context may be held for the synchronous call only while nothing has been carried:
+ * the root context (which every later callback sees anyway), or one that carries nothing but
+ * "do not trace" (no span, no baggage), in which the SDK's span processors export so that
+ * instrumented I/O of the exporter is not traced.
  */
-function onlySuppresses(ctx: Context): boolean {
+function heldSynchronously(ctx: Context): boolean {
+  if (ctx === ROOT_CONTEXT) return true;
   return isTracingSuppressed(ctx) && trace.getSpan(ctx) === undefined && propagation.getBaggage(ctx) === undefined;
 }
 
@@ -26,11 +29,11 @@ function onlySuppresses(ctx: Context): boolean {
  * AsyncLocalStorage as OpenTelemetry's context manager, as the SDK's own
  * (`AsyncLocalStorageContextManager`), with one difference: on Node 20, once any AsyncLocalStorage
  * has been entered, every promise of the process pays an async hook (measured: 5-9 µs a call on
- * the client, more than all of tracing). Until a context with a span or baggage is entered, a
- * context that only suppresses tracing (the span processor's export) is active for the synchronous
- * call only, so a process that only makes calls (no inbound call entering its span, no
- * `startActiveSpan`) never enters the storage. From the first context that must be carried, every
- * context is carried across awaits, suppression included.
+ * the client, more than all of tracing). Until another context is entered, the root context and a
+ * context that suppresses tracing with no span or baggage in it (the span processor's export) are
+ * active for the synchronous call only, so a process that only makes calls (no inbound call
+ * entering its span, no `startActiveSpan`) never enters the storage. From the first context that
+ * must be carried, every context is carried across awaits, suppression included.
  *
  * What this gives up: an instrumentation the application registers itself (weft's SDK starts none)
  * would not see the export's suppression after its first await, until some context is entered.
@@ -56,7 +59,7 @@ export class LazyContextManager implements ContextManager {
   ): ReturnType<F> {
     const cb = thisArg == null ? fn : (fn.bind(thisArg) as F);
     const outer = this.#current;
-    if (!this.#carrying && onlySuppresses(ctx)) {
+    if (!this.#carrying && heldSynchronously(ctx)) {
       this.#current = ctx;
       try {
         return cb(...args);
