@@ -134,6 +134,15 @@ export class OutlierDetector {
 
   /** Records the outcome of one attempt to `address`; may eject it. True when this outcome ejected it. */
   record(address: string, outcome: AttemptOutcome): boolean {
+    return this.#record(address, outcome.status, outcome.localOrigin === true, outcome.timeout === true);
+  }
+
+  /** `record(address, { status })` without the object: the outcome of every answered attempt. */
+  recordStatus(address: string, status: number): boolean {
+    return this.#record(address, status, false, false);
+  }
+
+  #record(address: string, answer: number | undefined, localOrigin: boolean, timeout: boolean): boolean {
     // The clock is read only when an ejection may have ended (none is out: `#nextExpiry` is Infinity) or one starts.
     if (this.#nextExpiry !== Number.POSITIVE_INFINITY) this.#expire(this.#now());
     let host = this.#hosts.get(address);
@@ -144,9 +153,9 @@ export class OutlierDetector {
       this.#hosts.set(address, host);
     }
     const p = this.#policy;
-    let status = outcome.status;
+    let status = answer;
     if (status === undefined) {
-      if (outcome.localOrigin !== true) return false;
+      if (!localOrigin) return false;
       // A50 counts every failed call; a local-origin one is a failure whichever way Envoy splits it.
       if (p.successRate !== undefined || p.failurePercentage !== undefined) host.failures++;
       if (p.splitExternalLocalOriginErrors) {
@@ -159,13 +168,13 @@ export class OutlierDetector {
         return false;
       }
       // Unsplit, Envoy maps a local-origin failure to a status: 503 for connect failures and resets, 504 for timeouts.
-      status = outcome.timeout === true ? 504 : 503;
+      status = timeout ? 504 : 503;
     } else {
       // An answer means the connection worked.
       host.consecutiveLocal = 0;
     }
     const isError = p.httpErrorCodes === undefined ? status >= 500 && status <= 599 : p.httpErrorCodes.has(status);
-    if (outcome.status !== undefined && (p.successRate !== undefined || p.failurePercentage !== undefined)) {
+    if (answer !== undefined && (p.successRate !== undefined || p.failurePercentage !== undefined)) {
       if (isError) host.failures++;
       else host.successes++;
     }

@@ -118,7 +118,7 @@ export function outlierDetection(options: OutlierDetectionOptions): OutlierDetec
         return next(request, ctx).then(
           (response: WeftResponse) => {
             const endpoint = ctx.endpoint;
-            if (endpoint !== undefined && detector.record(endpoint.address, { status: response.status })) {
+            if (endpoint !== undefined && detector.recordStatus(endpoint.address, response.status)) {
               ctx.ejected = endpoint.address;
             }
             return response;
