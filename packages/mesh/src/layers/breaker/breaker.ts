@@ -38,15 +38,6 @@ class FailedResponse {
   constructor(readonly response: WeftResponse) {}
 }
 
-/**
- * opossum's rolling window (its `Status`), as its own `fire`/`success`/`failure` listeners feed it:
- * `increment` is the method those listeners call (opossum 9, lib/status.js). The closed-state path
- * calls it directly, which is what emitting the event does minus the event.
- */
-interface RollingWindow {
-  increment(property: 'fires' | 'successes', latencyMs?: number): void;
-}
-
 /** The request weft's default classifiers are given: they never read it. */
 const UNREAD_REQUEST = undefined as unknown as WeftRequest;
 
@@ -74,7 +65,11 @@ export class DestinationBreaker {
   readonly destination: string;
   readonly policy: BreakerPolicy;
   readonly #circuit: CircuitBreaker<[WeftRequest, ClientCallContext], WeftResponse>;
-  readonly #window: RollingWindow;
+  /**
+   * The newest bucket of opossum's rolling window (`status.window[0]`), where `fire` counts a call
+   * when it starts and its outcome when it ends; taken again after every rotation.
+   */
+  #bucket: CircuitBreaker.Bucket;
   readonly #next: Next;
   readonly #classify: Required<FailureClassifier>;
   /** Whether the classifier is weft's default, which reads no request: then one pair of callbacks serves every call. */
@@ -127,7 +122,11 @@ export class DestinationBreaker {
       errorFilter: (error: unknown, request: WeftRequest) =>
         !(error instanceof FailedResponse) && !classify.error(error, request),
     } as CircuitBreaker.Options);
-    this.#window = this.#circuit.status as unknown as RollingWindow;
+    this.#bucket = this.#newestBucket();
+    // After opossum's own 'rotate' listener (added when the circuit was made), which puts a new bucket first.
+    this.#rotate.on('rotate', () => {
+      this.#bucket = this.#newestBucket();
+    });
     const bucketMs = Math.max(1, Math.floor(policy.windowMs / policy.buckets));
     this.#timer = setInterval(() => this.#rotate.emit('rotate'), bucketMs).unref();
     const change = (state: BreakerState) => {
@@ -145,6 +144,10 @@ export class DestinationBreaker {
     this.#circuit.on('failure', () => {
       this.#failures++;
     });
+  }
+
+  #newestBucket(): CircuitBreaker.Bucket {
+    return this.#circuit.status.window[0] as CircuitBreaker.Bucket;
   }
 
   get state(): BreakerState {
@@ -165,7 +168,7 @@ export class DestinationBreaker {
   /** A call while closed: counted in opossum's window as `fire` counts it (the call when it starts, its outcome when it ends). */
   #closedCall(request: WeftRequest, ctx: ClientCallContext): Promise<WeftResponse> {
     this.#calls++;
-    this.#window.increment('fires');
+    this.#bucket.fires++;
     let answer: Promise<WeftResponse>;
     try {
       answer = this.#next(request, ctx);
@@ -221,8 +224,9 @@ export class DestinationBreaker {
 
   #succeeded(result: WeftResponse | undefined): void {
     const circuit = this.#circuit;
-    // Still closed (nearly always): opossum's 'success' listeners would only count it.
-    if (circuit.closed) this.#window.increment('successes', 0);
+    // Still closed (nearly always): opossum's 'success' listeners would only count it (and keep its
+    // latency, which only percentiles read, and they are off).
+    if (circuit.closed) this.#bucket.successes++;
     // The state changed while the call was out: its listeners decide (a success while half-open closes the breaker).
     else if (!circuit.isShutdown) circuit.emit('success', result, 0);
   }
