@@ -61,6 +61,15 @@ const GUARDED_POLICY = {
 };
 /** One guard at a time, to see what each costs (`--each`). */
 const ONE_GUARD = {
+  // A DestinationRule with no guard in it: what the rule alone costs the layers that read it.
+  rule: [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'bench' },
+      spec: { host: 'bench' },
+    },
+  ],
   breaker: { service: 'bench', breaker: GUARDED_POLICY.breaker },
   outlier: { service: 'bench', outlierDetection: GUARDED_POLICY.outlierDetection },
   pool: { service: 'bench', circuitBreaker: GUARDED_POLICY.circuitBreaker },
