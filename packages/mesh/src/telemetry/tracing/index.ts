@@ -1,10 +1,11 @@
 // Tracing: spans for every call through @opentelemetry/api, W3C and B3 propagation, x-request-id, carried across a hop.
-import { trace } from '@opentelemetry/api';
+import { type Context, type Span, trace } from '@opentelemetry/api';
 import type { Layer, ServerCallContext } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { TRACER_NAME, type TracingParts, traceAttempts, traceCalls, traceInbound } from './layer.js';
 import type { ResolvedTracing } from './options.js';
 import { extractor, injector } from './propagation.js';
+import { startedSampling } from './sampling.js';
 
 export { TRACER_NAME, type TracedCall } from './layer.js';
 export {
@@ -29,14 +30,19 @@ export interface Tracing {
   mayCallOut(): boolean;
 }
 
+/** A span not to be recorded, made as the SDK startTracing started would make it, while it is the global one. */
+const unrecordedByStartedSdk = (parent: Context): Span | undefined => startedSampling.current?.unrecorded(parent);
+
 /**
  * Builds the tracing layers. The tracer comes from the option's provider or the global one: the
  * global tracer is a proxy that follows an SDK registered later, and is the API's no-op until then.
+ * With the global one, the spans startTracing's SDK would not record are made without it.
  */
 export function tracing(options: ResolvedTracing, mayCallOut: () => boolean = () => true): Tracing {
   const provider = options.tracerProvider ?? trace.getTracerProvider();
   const parts: TracingParts = {
     tracer: provider.getTracer(TRACER_NAME),
+    unrecorded: options.tracerProvider === undefined ? unrecordedByStartedSdk : undefined,
     inject: injector(options.propagators),
     extract: extractor(),
   };

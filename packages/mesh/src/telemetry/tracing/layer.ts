@@ -69,6 +69,11 @@ function splitAuthority(authority: string): [string, number | undefined] {
 /** What the tracing layers of one mesh share: the tracer and the formats calls are written and read in. */
 export interface TracingParts {
   tracer: Tracer;
+  /**
+   * The span the tracer would make without recording it, made without the tracer; `undefined`
+   * when the tracer must make it (see OwnSampling: only for the SDK startTracing started).
+   */
+  unrecorded?: ((parent: Context) => Span | undefined) | undefined;
   /** Writes the configured formats on outbound calls. */
   inject: TextMapPropagator;
   /** Reads every format from inbound calls. */
@@ -131,7 +136,7 @@ function endWithError(span: Span, error: unknown, events: boolean): void {
  * The call carries the caller's x-request-id, else the inbound call's, else a new one (the edge).
  */
 export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
-  const { tracer } = parts;
+  const { tracer, unrecorded } = parts;
   return {
     role: 'trace-call',
     wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
@@ -151,7 +156,9 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
           parent = inbound?.traceContext ?? parent;
         }
         const method = methodOf(request.method);
-        const span = tracer.startSpan(`${method} ${request.authority}`, { kind: SpanKind.INTERNAL }, parent);
+        const span =
+          unrecorded?.(parent) ??
+          tracer.startSpan(`${method} ${request.authority}`, { kind: SpanKind.INTERNAL }, parent);
         const recording = span.isRecording();
         // With nothing to carry (no SDK, no inbound trace, no baggage) the attempts have nothing to do.
         if (recording || parent !== ROOT_CONTEXT || hasContext(span)) ctx.trace = trace.setSpan(parent, span);
@@ -260,7 +267,7 @@ function attemptAttributes(span: Span, ctx: ClientCallContext): void {
  * the application sees). Both are kept on the call for the outbound calls made while handling it.
  */
 export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
-  const { tracer, extract } = parts;
+  const { tracer, extract, unrecorded } = parts;
   return {
     role: 'trace-inbound',
     wrap(next: Handler<ServerCallContext>): Handler<ServerCallContext> {
@@ -275,7 +282,7 @@ export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
         call.requestId = requestId;
         const parent = extract.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
         const method = methodOf(request.method);
-        const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
+        const span = unrecorded?.(parent) ?? tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
         const recording = span.isRecording();
         if (recording || parent !== ROOT_CONTEXT || hasContext(span)) call.traceContext = trace.setSpan(parent, span);
         if (!recording) return next(request, ctx);

@@ -1,6 +1,8 @@
-import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { type Context, ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
+import { suppressTracing, TraceState } from '@opentelemetry/core';
+import { BasicTracerProvider, ParentBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { PooledIdGenerator, TraceIdRatioSampler } from './sampling.js';
+import { OwnSampling, PooledIdGenerator, TraceIdRatioSampler } from './sampling.js';
 
 /** sdk-trace-base's SamplingDecision values. */
 const DECISIONS = { NOT_RECORD: 0, RECORD_AND_SAMPLED: 2 } as const;
@@ -48,5 +50,66 @@ describe('TraceIdRatioSampler', () => {
 
   it('names itself with its ratio', () => {
     expect(String(new TraceIdRatioSampler(0.01, DECISIONS))).toBe('weft.TraceIdRatioSampler{0.01}');
+  });
+});
+
+describe('OwnSampling', () => {
+  /** weft's sampling, and sdk-trace-base's tracer using the same sampler and ids, as startTracing sets them up. */
+  function setUp(ratio: number) {
+    const sampling = new OwnSampling(new PooledIdGenerator(), new TraceIdRatioSampler(ratio, DECISIONS));
+    const provider = new BasicTracerProvider({
+      sampler: new ParentBasedSampler({ root: sampling.root }),
+      idGenerator: sampling.ids,
+    });
+    return { sampling, tracer: provider.getTracer('test') };
+  }
+  const parent = (traceFlags: TraceFlags): Context =>
+    trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags,
+      traceState: new TraceState('vendor=value'),
+      isRemote: true,
+    });
+
+  it('makes the span of a new trace it does not sample: new ids, no sampled flag, not recording', () => {
+    const { sampling } = setUp(0);
+    const span = sampling.unrecorded(ROOT_CONTEXT);
+    expect(span?.isRecording()).toBe(false);
+    const sc = span?.spanContext();
+    expect(sc?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(sc?.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(sc?.traceFlags).toBe(TraceFlags.NONE);
+    expect(sc?.traceState).toBeUndefined();
+  });
+
+  it('leaves a new trace it samples to the SDK, which gets the trace id it decided on', () => {
+    const { sampling, tracer } = setUp(0.5);
+    let leftToSdk = 0;
+    for (let i = 0; i < 400; i++) {
+      if (sampling.unrecorded(ROOT_CONTEXT) !== undefined) continue;
+      leftToSdk++;
+      const span = tracer.startSpan('call', {}, ROOT_CONTEXT);
+      expect(span.isRecording()).toBe(true);
+      expect(sampling.root.sampled(span.spanContext().traceId)).toBe(true);
+    }
+    expect(leftToSdk).toBeGreaterThan(100);
+    expect(leftToSdk).toBeLessThan(300);
+  });
+
+  it("makes a child of an unsampled parent as the SDK does: the parent's trace id and trace state, a new span id", () => {
+    const { sampling, tracer } = setUp(1);
+    const ours = sampling.unrecorded(parent(TraceFlags.NONE))?.spanContext();
+    const sdks = tracer.startSpan('call', {}, parent(TraceFlags.NONE)).spanContext();
+    expect(ours).toEqual({ ...sdks, spanId: ours?.spanId });
+    expect(ours?.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(ours?.traceState?.serialize()).toBe('vendor=value');
+    expect(ours?.spanId).not.toBe('b7ad6b7169203331');
+  });
+
+  it('leaves a child of a sampled parent, and any span under suppression, to the SDK', () => {
+    const { sampling } = setUp(0);
+    expect(sampling.unrecorded(parent(TraceFlags.SAMPLED))).toBeUndefined();
+    expect(sampling.unrecorded(suppressTracing(ROOT_CONTEXT))).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@ import { ProxyTracerProvider, trace } from '@opentelemetry/api';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import { LazyContextManager } from './context-manager.js';
 import { TRACER_NAME } from './layer.js';
-import { PooledIdGenerator, TraceIdRatioSampler } from './sampling.js';
+import { OwnSampling, PooledIdGenerator, startedSampling, TraceIdRatioSampler } from './sampling.js';
 
 export { LazyContextManager } from './context-manager.js';
 
@@ -69,12 +69,15 @@ export async function startTracing(options: StartTracingOptions): Promise<Tracin
     ...options.resourceAttributes,
   };
   if (options.version !== undefined) attributes['service.version'] = options.version;
+  const sampling = new OwnSampling(new PooledIdGenerator(), new TraceIdRatioSampler(ratio, tracing.SamplingDecision));
   const sdk = new NodeSDK({
     resource: resources.resourceFromAttributes(attributes),
     // Parent-based: a call that comes with a trace keeps its caller's decision; a new trace is sampled
     // at `ratio`. The root sampler and the ids are weft's, cheaper on the path every call takes.
-    sampler: new tracing.ParentBasedSampler({ root: new TraceIdRatioSampler(ratio, tracing.SamplingDecision) }),
-    idGenerator: new PooledIdGenerator(),
+    // weft's layers make the spans it would not record themselves (OwnSampling), so the sampler
+    // must stay parent-based with its defaults: a child of an unsampled parent is never recorded.
+    sampler: new tracing.ParentBasedSampler({ root: sampling.root }),
+    idGenerator: sampling.ids,
     spanProcessors: [new tracing.BatchSpanProcessor(exporter)],
     // sdk-node's default context manager, but without AsyncLocalStorage for the exports alone: at 1 %
     // the batch processor's first export would otherwise enter it and tax every later promise.
@@ -86,8 +89,18 @@ export async function startTracing(options: StartTracingOptions): Promise<Tracin
     // (and `$OTEL_METRICS_EXPORTER`, off unless set) still turn them on.
     ...(process.env.OTEL_LOGS_EXPORTER === undefined ? { logRecordProcessors: [] } : {}),
   });
+  // Checked again after the imports: the application may have registered a provider meanwhile.
+  if (hasGlobalTracerProvider()) return { started: false, shutdown: async () => {} };
   sdk.start();
-  return { started: true, shutdown: () => sdk.shutdown() };
+  // (OTEL_SDK_DISABLED=true starts nothing.)
+  if (hasGlobalTracerProvider()) startedSampling.current = sampling;
+  return {
+    started: true,
+    shutdown: () => {
+      if (startedSampling.current === sampling) startedSampling.current = undefined;
+      return sdk.shutdown();
+    },
+  };
 }
 
 async function otlpExporter(endpoint: string | undefined): Promise<SpanExporter> {
