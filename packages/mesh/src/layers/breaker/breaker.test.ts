@@ -237,6 +237,25 @@ describe('DestinationBreaker across a state change', () => {
   });
 });
 
+describe('a classifier that throws', () => {
+  it('fails the call with its error and counts it as a failure, as opossum’s fire did', async () => {
+    const layer = breakers({
+      policyFor: () => compileBreakerPolicy({ minimumCalls: 1 }),
+      classify: {
+        response: () => {
+          throw new TypeError('bad envelope');
+        },
+      },
+    });
+    layers.push(layer);
+    const ctx = new ClientCallContext(0);
+    ctx.snapshot = snapshot('a');
+    const handler = compose([layer], status(200));
+    await expect(handler(getReviews, ctx)).rejects.toThrow('bad envelope');
+    expect(layer.breakers()[0]).toMatchObject({ state: 'open', failures: 1 });
+  });
+});
+
 describe('bufferBody', () => {
   it('reads a streamed body and puts the bytes back for the caller', async () => {
     const response: WeftResponse = {

@@ -195,7 +195,13 @@ export class DestinationBreaker {
   }
 
   #judged(response: WeftResponse, request: WeftRequest): WeftResponse | Promise<WeftResponse> {
-    const verdict = this.#verdict(response, request);
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = this.#verdict(response, request);
+    } catch (error) {
+      // A classifier that throws fails the call with its error, judged as any error is (as under `fire`).
+      return this.#erred(error, request);
+    }
     if (verdict === false) {
       this.#succeeded(response);
       return response;
