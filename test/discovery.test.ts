@@ -281,6 +281,35 @@ describe('DNS discovery', () => {
     expect(m.registry.declaresOutside('localhostx', other.port)).toBe(false);
   });
 
+  it('applies the VirtualService of a host a ServiceEntry declares outside the mesh, under ALLOW_ANY too (Istio’s egress timeouts)', async () => {
+    const slow = await upstream('slow', (_req, res) => {
+      setTimeout(() => res.end('late'), 1_000).unref();
+    });
+    const m = await mesh({
+      service: 'reviews',
+      policy: [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'ServiceEntry',
+          metadata: { name: 'slow-api' },
+          spec: { hosts: ['127.0.0.1'], ports: [{ number: slow.port, name: 'http' }], resolution: 'NONE' },
+        },
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'slow-api' },
+          spec: { hosts: ['127.0.0.1'], http: [{ timeout: '150ms', route: [{ destination: { host: '127.0.0.1' } }] }] },
+        },
+      ],
+      logger: false,
+    });
+    const started = Date.now();
+    await expect(m.fetch(`http://127.0.0.1:${slow.port}/`)).rejects.toMatchObject({ code: 'WEFT_ERR_TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(900);
+    // The call is counted under the host, as Istio labels a ServiceEntry host.
+    expect(await m.metrics()).toContain('destination_service="127.0.0.1"');
+  });
+
   it('calls no endpoint that discovery marks UNHEALTHY or DRAINING, shows it with its health, and fails fast when none is healthy', async () => {
     const [a, b] = [await upstream('a'), await upstream('b')];
     const m = await mesh({

@@ -172,6 +172,38 @@ describe('TLS origination (DestinationRule tls SIMPLE and MUTUAL)', () => {
     expect(api.seen).toHaveLength(1);
   });
 
+  it('originates TLS to a host a ServiceEntry declares without endpoints (resolution NONE), by the rule for that host', async () => {
+    const api = await outsideServer();
+    const m = await mesh({
+      service: 'reviews',
+      outboundTrafficPolicy: 'REGISTRY_ONLY',
+      policy: [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'ServiceEntry',
+          metadata: { name: 'by-address' },
+          spec: { hosts: ['127.0.0.1'], ports: [{ number: api.port, name: 'http' }], resolution: 'NONE' },
+        },
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name: 'by-address' },
+          spec: {
+            host: '127.0.0.1',
+            trafficPolicy: {
+              tls: { mode: 'SIMPLE', caCertificates: files['ca.pem'], subjectAltNames: ['api.example.test'] },
+            },
+          },
+        },
+      ],
+      logger: false,
+    });
+    const res = await m.fetch(`http://127.0.0.1:${api.port}/by-address`);
+    expect(await res.text()).toBe('secure');
+    // No SNI for an address, as TLS allows none.
+    expect(api.seen).toEqual([{ url: '/by-address', servername: false, clientCert: undefined }]);
+  });
+
   it('says what is wrong: MUTUAL without a client certificate at load, an unreadable file at the call', async () => {
     const api = await outsideServer();
     await expect(

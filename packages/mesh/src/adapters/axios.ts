@@ -80,7 +80,7 @@ export function meshAxiosAdapter(client: OutboundClient, fallback: AxiosAdapter)
     } catch {
       return fallback(config);
     }
-    if (!client.intercepts(url.host)) return fallback(config);
+    if (!client.intercepts(url.host, url.protocol === 'https:' ? 'https' : 'http')) return fallback(config);
     const headers = toHeaders(config);
     const body: RequestBody = await toRequestBody(
       config.data,

@@ -105,7 +105,7 @@ export function createMeshFetch(client: OutboundClient, fallback: FetchFunction 
   return async (input, init) => {
     const request = input instanceof Request ? input : undefined;
     const url = new URL(request?.url ?? (input as string | URL));
-    if (!client.intercepts(url.host)) return fallback(input, init);
+    if (!client.intercepts(url.host, url.protocol === 'https:' ? 'https' : 'http')) return fallback(input, init);
     const headers = headersOf(init?.headers, request);
     const rawBody = init?.body ?? request?.body ?? null;
     const body = await toRequestBody(

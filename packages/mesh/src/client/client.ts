@@ -21,13 +21,18 @@ export class OutboundClient {
   }
 
   /**
-   * Whether a call to `authority` is the mesh's business. False only for a host outside the
-   * mesh under ALLOW_ANY (not known, and not to be asked of a source that finds services on demand): the adapter then sends it with the client's own transport, as if
-   * there were no mesh (Istio's pass-through).
+   * Whether a call to `authority` is the mesh's business. False only for a host outside the mesh
+   * under ALLOW_ANY that is not known, not to be asked of a source that finds services on demand,
+   * and declared by no ServiceEntry (whose VirtualService and DestinationRule would apply): the
+   * adapter then sends it with the client's own transport, as if there were no mesh (Istio's
+   * pass-through).
    */
-  intercepts(authority: string): boolean {
+  intercepts(authority: string, scheme: 'http' | 'https' = 'http'): boolean {
     return (
-      this.#registryOnly || this.#registry.lookup(authority) !== undefined || this.#registry.mayFindOnDemand(authority)
+      this.#registryOnly ||
+      this.#registry.lookup(authority) !== undefined ||
+      this.#registry.mayFindOnDemand(authority) ||
+      this.#registry.outsideService(authority, scheme) !== undefined
     );
   }
 

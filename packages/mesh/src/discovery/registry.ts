@@ -1,6 +1,6 @@
 // The service registry: which logical services exist, under which host names, and their current endpoints.
 import type { Endpoint, EndpointSnapshot } from '@weft/core';
-import { checkServiceHost, hostOf, serviceAliases } from '../options/address.js';
+import { checkServiceHost, hostOf, portOf, serviceAliases } from '../options/address.js';
 
 /** One logical service (Envoy's "cluster"): its name and its current endpoint snapshot. */
 export class Cluster {
@@ -131,8 +131,20 @@ export class ServiceRegistry {
     return this.qualify(host);
   }
 
+  /**
+   * The service a call to `authority` is for when a source declared its host outside the mesh
+   * (a ServiceEntry without endpoints) on the call's port: the host in lower case, under which
+   * its VirtualService and DestinationRule apply; undefined otherwise.
+   */
+  outsideService(authority: string, scheme: 'http' | 'https'): string | undefined {
+    if (this.#outside.size === 0) return undefined;
+    const host = hostOf(authority).toLowerCase();
+    return this.declaresOutside(host, portOf(authority, scheme)) ? host : undefined;
+  }
+
   /** Whether a source declared `host` (lower case) at `port` outside the mesh, as it is or under a `*.` wildcard. */
   declaresOutside(host: string, port: number): boolean {
+    if (this.#outside.size === 0) return false;
     for (const hosts of this.#outside.values()) {
       for (const o of hosts) {
         const named = o.host.startsWith('*.') ? host.endsWith(o.host.slice(1)) : host === o.host;

@@ -74,6 +74,14 @@ export function checkServiceHost(value: string, clusterDomain = 'cluster.local')
   return `a service is named "name", "name.namespace" or "name.namespace.${suffix}"`;
 }
 
+/** The port of an authority: the one written, else the scheme's (80, 443). */
+export function portOf(authority: string, scheme: 'http' | 'https'): number {
+  const bracketed = authority.charCodeAt(0) === 91; /* [ */
+  const end = bracketed ? authority.indexOf(']') + 1 : authority.indexOf(':');
+  const colon = bracketed ? (authority.charCodeAt(end) === 58 ? end : -1) : end;
+  return colon < 0 ? (scheme === 'https' ? 443 : 80) : Number(authority.slice(colon + 1));
+}
+
 /** Strips a `:port` from an authority (`reviews:9080` → `reviews`, `[::1]:80` → `::1`). */
 export function hostOf(authority: string): string {
   if (authority.charCodeAt(0) === 91 /* [ */) {

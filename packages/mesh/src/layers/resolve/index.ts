@@ -1,7 +1,7 @@
 // The resolve layer: finds the logical service a call is for, or decides what to do with an unknown host.
 import { type CallContext, type Endpoint, type Handler, type Layer, WeftError, type WeftRequest } from '@weft/core';
 import type { Cluster, ServiceRegistry } from '../../discovery/registry.js';
-import { hostOf } from '../../options/address.js';
+import { hostOf, portOf } from '../../options/address.js';
 
 export interface ResolveOptions {
   registry: ServiceRegistry;
@@ -11,11 +11,9 @@ export interface ResolveOptions {
 /** The endpoint of a call to a host outside the mesh: the host and port the caller wrote. */
 export function passthroughEndpoint(authority: string, scheme: 'http' | 'https'): Endpoint {
   const host = hostOf(authority);
-  const bracketed = authority.charCodeAt(0) === 91;
-  const portText = authority.slice((bracketed ? authority.indexOf(']') + 1 : host.length) + 1);
-  const port = portText === '' ? (scheme === 'https' ? 443 : 80) : Number(portText);
+  const port = portOf(authority, scheme);
   return {
-    address: `${bracketed ? `[${host}]` : host}:${port}`,
+    address: `${authority.charCodeAt(0) === 91 ? `[${host}]` : host}:${port}`,
     host,
     port,
     labels: {},
@@ -44,7 +42,15 @@ export function resolve<Ctx extends CallContext = CallContext>(options: ResolveO
       };
       const unknown = (request: WeftRequest, ctx: Ctx) => {
         const endpoint = passthroughEndpoint(request.authority, request.scheme);
-        if (registryOnly && !registry.declaresOutside(endpoint.host.toLowerCase(), endpoint.port)) {
+        // A host a ServiceEntry declares outside the mesh: sent as written, as its own service (its
+        // VirtualService and DestinationRule apply, REGISTRY_ONLY lets it through), with no snapshot.
+        const outside = registry.outsideService(request.authority, request.scheme);
+        if (outside !== undefined) {
+          ctx.service = outside;
+          ctx.endpoint = endpoint;
+          return next(request, ctx);
+        }
+        if (registryOnly) {
           return Promise.reject(
             new WeftError(
               'WEFT_ERR_REGISTRY_ONLY',

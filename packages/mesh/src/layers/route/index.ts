@@ -1,12 +1,14 @@
 // The route layer: matches a call against its host's VirtualService and decides where it goes, Istio's way.
-import { type Handler, type Layer, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import { type Endpoint, type Handler, type Layer, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import type { HTTPRoute, PolicyStore } from '@weft/policy';
 import type { ClientCallContext } from '../../client/context.js';
 import type { ServiceRegistry } from '../../discovery/registry.js';
+import { portOf } from '../../options/address.js';
 import { resolveDestination } from '../../routing/destination.js';
 import { matches } from '../../routing/match.js';
 import type { CompiledRoute, SourceWorkload } from '../../routing/model.js';
 import { pickDestination, type RouteTable, routeTable } from '../../routing/table.js';
+import { passthroughEndpoint } from '../resolve/index.js';
 import { applyHeaderOperations } from './headers.js';
 import { redirectAnswer, rewrite } from './rewrite.js';
 
@@ -65,6 +67,25 @@ function directAnswer(http: HTTPRoute): WeftResponse | undefined {
 }
 
 /**
+ * The endpoint of a route's destination that is no service of the registry but a host a
+ * ServiceEntry declares outside the mesh (on the destination's port, else the call's), without a
+ * subset (a subset picks among endpoints such a host does not have); undefined otherwise.
+ */
+function outsideDestination(
+  registry: ServiceRegistry,
+  destination: { host: string; subset?: string | undefined; port?: number | undefined },
+  request: WeftRequest,
+  ctx: ClientCallContext,
+): Endpoint | undefined {
+  if (destination.subset !== undefined || registry.lookup(destination.host) !== undefined) return undefined;
+  const port = destination.port ?? ctx.endpoint?.port ?? portOf(request.authority, request.scheme);
+  const authority = `${destination.host}:${port}`;
+  return registry.outsideService(authority, request.scheme) === undefined
+    ? undefined
+    : passthroughEndpoint(authority, request.scheme);
+}
+
+/**
  * Sets ctx.route, ctx.subset, ctx.service and ctx.snapshot for calls whose host has a
  * VirtualService (hosts without one go on to all their endpoints, as in Istio). The first
  * matching route wins; none matching is WEFT_ERR_NO_ROUTE (NR). A direct response or a
@@ -113,15 +134,23 @@ export function route(options: RouteOptions): Layer<ClientCallContext> {
             ),
           );
         }
-        let resolved: ReturnType<typeof resolveDestination>;
-        try {
-          resolved = resolveDestination(registry, snapshot, destination.host, destination.subset);
-        } catch (error) {
-          ctx.addResponseFlag('NC');
-          return Promise.reject(error);
+        const outside = outsideDestination(registry, destination, request, ctx);
+        if (outside !== undefined) {
+          // A host a ServiceEntry declares outside the mesh: one endpoint, the host itself.
+          ctx.service = outside.host.toLowerCase();
+          ctx.snapshot = undefined;
+          ctx.endpoint = outside;
+        } else {
+          let resolved: ReturnType<typeof resolveDestination>;
+          try {
+            resolved = resolveDestination(registry, snapshot, destination.host, destination.subset);
+          } catch (error) {
+            ctx.addResponseFlag('NC');
+            return Promise.reject(error);
+          }
+          ctx.service = resolved.cluster.name;
+          ctx.snapshot = resolved.endpoints;
         }
-        ctx.service = resolved.cluster.name;
-        ctx.snapshot = resolved.endpoints;
         ctx.subset = destination.subset;
         let outgoing = request;
         if (http.rewrite !== undefined) outgoing = rewrite(outgoing, http.rewrite, found.uriPrefix);

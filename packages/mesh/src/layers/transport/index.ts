@@ -138,7 +138,8 @@ export class Transport {
 
   /** The pools of the call's destination, with its current connectionPool settings. */
   #destination(ctx: TransportContext): DestinationPools {
-    const name = ctx.snapshot?.service ?? '';
+    // A destination without a snapshot is a host a ServiceEntry declares outside (its own rule), or a pass-through ('').
+    const name = ctx.snapshot?.service ?? ctx.service ?? '';
     let d = this.#destinations.get(name);
     if (d !== undefined && d.policy === ctx.policy) return d;
     const settings = ctx.service === undefined ? undefined : destinationTrafficPolicy(ctx as never, 'connectionPool');
