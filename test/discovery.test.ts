@@ -270,7 +270,9 @@ describe('DNS discovery', () => {
       code: 'WEFT_ERR_REGISTRY_ONLY',
       message: expect.stringContaining('ServiceEntry'),
     });
-    expect(m.policy.explain({ url: `http://localhost:${api.port}/` }).summary).toMatch(/declared outside the mesh/);
+    expect(m.policy.explain({ url: `http://localhost:${api.port}/` }).summary).toMatch(
+      /declared outside the mesh by a ServiceEntry/,
+    );
     // A NONE entry with a wildcard host covers names under it; a policy without the entry refuses again.
     await m.policy.update([entry('wild', ['*.localhost', 'localhost'], 'NONE', other.port)]);
     const second = await m.fetch(`http://localhost:${other.port}/wild`);
@@ -306,6 +308,9 @@ describe('DNS discovery', () => {
     const started = Date.now();
     await expect(m.fetch(`http://127.0.0.1:${slow.port}/`)).rejects.toMatchObject({ code: 'WEFT_ERR_TIMEOUT' });
     expect(Date.now() - started).toBeLessThan(900);
+    expect(m.policy.explain({ url: `http://127.0.0.1:${slow.port}/` }).summary).toContain(
+      'VirtualService default/slow-api apply',
+    );
     // The call is counted under the host, as Istio labels a ServiceEntry host.
     expect(await m.metrics()).toContain('destination_service="127.0.0.1"');
   });

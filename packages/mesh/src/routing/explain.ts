@@ -2,7 +2,6 @@
 import type { WeftRequest } from '@weft/core';
 import { type DestinationRuleSpec, type PolicySnapshot, parseDurationMs } from '@weft/policy';
 import type { ServiceRegistry } from '../discovery/registry.js';
-import { passthroughEndpoint } from '../layers/resolve/index.js';
 import { findRoute } from '../layers/route/index.js';
 import { resolveDestination } from './destination.js';
 import type { CompiledMatch } from './match.js';
@@ -102,16 +101,21 @@ export function explain(
     loadBalancer: { value: 'ROUND_ROBIN', from: 'weft default' },
   };
   if (cluster === undefined) {
-    const outside = passthroughEndpoint(request.authority, 'http');
+    const outside = registry.outsideService(request.authority, 'http');
+    const rules = outside === undefined ? undefined : snapshot.forHost(outside);
+    const named = [...(rules?.virtualServices ?? []), ...(rules?.destinationRules ?? [])].map(
+      (r) => `${r.kind} ${r.namespace}/${r.name}`,
+    );
     return {
       ...base,
       outcome: 'not-in-mesh',
-      service: undefined,
-      summary: !defaults.registryOnly
-        ? `${request.authority} is no service of the mesh: sent as plain HTTP (outboundTrafficPolicy ALLOW_ANY)`
-        : registry.declaresOutside(outside.host.toLowerCase(), outside.port)
-          ? `${request.authority} is declared outside the mesh by a ServiceEntry: sent as it is (outboundTrafficPolicy REGISTRY_ONLY)`
-          : `${request.authority} is no service of the mesh: refused (outboundTrafficPolicy REGISTRY_ONLY)`,
+      service: outside,
+      summary:
+        outside !== undefined
+          ? `${request.authority} is declared outside the mesh by a ServiceEntry: sent to the host as written, through the mesh${named.length > 0 ? ` (${named.join(', ')} apply)` : ''}`
+          : defaults.registryOnly
+            ? `${request.authority} is no service of the mesh: refused (outboundTrafficPolicy REGISTRY_ONLY)`
+            : `${request.authority} is no service of the mesh: sent as plain HTTP (outboundTrafficPolicy ALLOW_ANY)`,
     };
   }
   const balancerFor = (host: string): Setting<string> => {
