@@ -16,6 +16,9 @@ const VARIANTS = {
   'no-sdk': { tracing: true },
   'sdk-1': { tracing: true, samplingRatio: 0.01 },
   'sdk-100': { tracing: true, samplingRatio: 1 },
+  // The same at 1 %, writing B3 as its one-header form instead of the multi-header one.
+  'sdk-1-b3single': { tracing: { propagators: ['tracecontext', 'baggage', 'b3'] }, samplingRatio: 0.01 },
+  'sdk-1-b3multi': { tracing: { propagators: ['tracecontext', 'baggage', 'b3multi'] }, samplingRatio: 0.01 },
 };
 const DEFAULTS = { calls: 100_000, warmup: 20_000, reps: 5, concurrency: 32 };
 
