@@ -1,6 +1,7 @@
 // CPU per call of the client's tracing, each variant in a fresh process: off, on with no SDK, sdk-node at 1 % and 100 %.
 //
 //   node bench/tracing-cost.mjs [--calls N] [--reps R] [--concurrency C] [--only v1,v2]
+//   PROF=1 node bench/tracing-cost.mjs …   also writes each child's V8 CPU profile to bench/results/profiles/
 //
 // This process serves GET /json (a bare node:http server); each run is a child process that makes
 // `calls` bounded calls through mesh.request() after a warm-up and reports its own CPU (user + system)
@@ -16,6 +17,8 @@ const VARIANTS = {
   'no-sdk': { tracing: true },
   'sdk-1': { tracing: true, samplingRatio: 0.01 },
   'sdk-100': { tracing: true, samplingRatio: 1 },
+  // sdk-node started at 1 % but the mesh's tracing off: what the SDK's presence alone costs the process.
+  'sdk-1-mesh-off': { tracing: false, samplingRatio: 0.01 },
   // The same at 1 %, writing B3 as its one-header form instead of the multi-header one.
   'sdk-1-b3single': { tracing: { propagators: ['tracecontext', 'baggage', 'b3'] }, samplingRatio: 0.01 },
   'sdk-1-b3multi': { tracing: { propagators: ['tracecontext', 'baggage', 'b3multi'] }, samplingRatio: 0.01 },
@@ -70,7 +73,10 @@ async function child({ variant, port, calls, warmup, concurrency }) {
 
 function runChild(args) {
   return new Promise((resolve, reject) => {
-    const proc = fork(new URL(import.meta.url), ['--child', JSON.stringify(args)], { stdio: 'inherit' });
+    const proc = fork(new URL(import.meta.url), ['--child', JSON.stringify(args)], {
+      stdio: 'inherit',
+      execArgv: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : [],
+    });
     let result;
     proc.on('message', (message) => {
       result = message;
