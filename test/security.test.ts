@@ -210,6 +210,36 @@ describe('authorization', () => {
     const strictServer = await strict.listen(app(strict));
     expect(await get(strictServer, '/admin%2Fx', 'plain')).toMatch(/^400 .*encoded slash/);
   });
+
+  it('warns once when an Express app routes case-insensitively under a DENY on paths, and not once the app is case-sensitive', async () => {
+    const ca = await CertificateAuthority.create();
+    const log = captureLog();
+    const adminRoute = (caseSensitive: boolean, m: Mesh) => {
+      const a = express();
+      if (caseSensitive) a.set('case sensitive routing', true);
+      a.use(m.express());
+      a.get('/admin', (_req, res) => {
+        res.send('admin page');
+      });
+      return a;
+    };
+    const policy = [authz('no-admin', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] })];
+    const m = await mesh({ service: 'reviews', security: { identity: { ca } }, policy, logger: log });
+    const server = await m.listen(adminRoute(false, m));
+    expect(await get(server, '/admin', 'plain')).toMatch(/^403 /);
+    // What the warning is about: Istio's matcher is case-sensitive, Express's router by default is not.
+    expect(await get(server, '/ADMIN', 'plain')).toBe('200 admin page');
+    const warnings = log.lines.filter((l) => l.fields.event === 'authz.case_insensitive_routes');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toContain('default/no-admin');
+    expect(warnings[0]?.message).toContain("app.set('case sensitive routing', true)");
+
+    const quiet = captureLog();
+    const m2 = await mesh({ service: 'details', security: { identity: { ca } }, policy, logger: quiet });
+    const server2 = await m2.listen(adminRoute(true, m2));
+    expect(await get(server2, '/ADMIN', 'plain')).toMatch(/^404 /);
+    expect(quiet.lines.filter((l) => l.fields.event === 'authz.case_insensitive_routes')).toEqual([]);
+  });
 });
 
 /** A certificate for productpage whose life ended an hour ago, signed by `ca`'s key. */

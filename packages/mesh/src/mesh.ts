@@ -26,6 +26,7 @@ import { ServiceRegistry } from './discovery/registry.js';
 import { serviceEntryDiscovery } from './discovery/service-entry.js';
 import type { DiscoverySource } from './discovery/source.js';
 import { loadStatic, SOURCE_PRECEDENCE } from './discovery/static.js';
+import { caseSensitivePathRules } from './layers/authz/index.js';
 import {
   type BreakerStateChange,
   type BreakerView,
@@ -266,6 +267,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   const logger = resolved.logger;
   const securityStats = new SecurityStats();
   const workload = { namespace: resolved.namespace, labels: resolved.labels, rootNamespace: resolved.rootNamespace };
+  /** AuthorizationPolicies already warned about for an Express app that routes case-insensitively. */
+  const warnedCaseRules = new Set<string>();
   let identity: WorkloadIdentity | undefined;
   let front: FrontPolicy | undefined;
   if (resolved.security !== undefined) {
@@ -416,7 +419,20 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       return axiosModule.createMeshAxios(client, service, defaults);
     },
     fetch,
-    express: () => meshExpress(inbound),
+    express: () =>
+      meshExpress(inbound, {
+        version: () => policy.current(),
+        check(caseSensitive) {
+          if (caseSensitive) return;
+          const rules = caseSensitivePathRules(policy.current(), workload).filter((r) => !warnedCaseRules.has(r));
+          if (rules.length === 0) return;
+          for (const r of rules) warnedCaseRules.add(r);
+          logger.warn(
+            { event: 'authz.case_insensitive_routes', policies: rules },
+            `Express routes paths case-insensitively, but AuthorizationPolicy ${rules.join(', ')} matches paths case-sensitively, as Istio does: /ADMIN would reach the route of /admin without matching the rule. Call app.set('case sensitive routing', true), or write the rule for every spelling`,
+          );
+        },
+      }),
     fastify: () => meshFastify(inbound),
     async listen(app, listenOptions = {}) {
       const server = await listen(app, listenOptions, resolved.drainTimeoutMs, front);

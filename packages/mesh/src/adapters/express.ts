@@ -11,8 +11,29 @@ const answerOnResponse: WriteAnswer = (call, answer) => writeAnswer(call.res as 
  * call. A call the pipeline lets through continues to the app; one it refuses is answered
  * with the error's status and a JSON body naming its code. `req.weft` holds the call's context.
  */
-export function meshExpress(inbound: Inbound): ExpressMiddleware {
+/** What the middleware checks of each Express app it runs in (once per app and policy snapshot). */
+export interface ExpressAppCheck {
+  /** A key that changes when the policy does: the current snapshot. */
+  version(): unknown;
+  /** Called with the app's case sensitivity when the app or the version is new. */
+  check(caseSensitiveRouting: boolean): void;
+}
+
+interface ExpressApp {
+  enabled(setting: string): boolean;
+}
+
+export function meshExpress(inbound: Inbound, appCheck?: ExpressAppCheck): ExpressMiddleware {
+  const checked = new WeakMap<object, unknown>();
   return (req, res, next) => {
+    const app = (req as { app?: ExpressApp }).app;
+    if (appCheck !== undefined && app !== undefined) {
+      const version = appCheck.version();
+      if (checked.get(app) !== version) {
+        checked.set(app, version);
+        appCheck.check(app.enabled('case sensitive routing'));
+      }
+    }
     inbound.run(req, res, next, answerOnResponse);
   };
 }

@@ -59,6 +59,27 @@ export function workloadPolicies(snapshot: PolicySnapshot, workload: Workload): 
 }
 
 /**
+ * The AuthorizationPolicies of `snapshot` for `workload` whose outcome an application that routes
+ * paths case-insensitively (Express by default) could slip past: a DENY naming `paths` (`/ADMIN`
+ * is not `/admin` to Istio's matcher, but is to such a router), or an ALLOW naming `notPaths`.
+ * As `namespace/name`.
+ */
+export function caseSensitivePathRules(snapshot: PolicySnapshot, workload: Workload): string[] {
+  const out: string[] = [];
+  for (const resource of snapshot.ofKind('AuthorizationPolicy')) {
+    if (!appliesTo(resource, workload)) continue;
+    const spec = resource.spec as AuthorizationPolicySpec;
+    const action = spec.action ?? 'ALLOW';
+    const operations = (spec.rules ?? []).flatMap((r) => (r.to ?? []).map((t) => t.operation));
+    const risky = operations.some((o) =>
+      action === 'DENY' ? (o?.paths?.length ?? 0) > 0 : action === 'ALLOW' && (o?.notPaths?.length ?? 0) > 0,
+    );
+    if (risky) out.push(`${resource.namespace}/${resource.name}`);
+  }
+  return out;
+}
+
+/**
  * Istio's order. A matching CUSTOM policy denies: weft has no external authorizer to ask, and
  * failing open would let through what the policy meant to check. A matching DENY denies. With
  * no ALLOW policy the request is allowed; with some, one must match.

@@ -5,7 +5,14 @@ import type { RequestAttributes } from './attributes.js';
 import { type Decision, decide, type Workload, type WorkloadPolicies, workloadPolicies } from './decide.js';
 
 export type { RequestAttributes } from './attributes.js';
-export { type Decision, decide, type Workload, type WorkloadPolicies, workloadPolicies } from './decide.js';
+export {
+  caseSensitivePathRules,
+  type Decision,
+  decide,
+  type Workload,
+  type WorkloadPolicies,
+  workloadPolicies,
+} from './decide.js';
 export { type EscapedSlashes, type NormalizedPath, normalizePath, type PathNormalization } from './normalize.js';
 
 /** Envoy's body for a request its RBAC filter denied: it names no policy. */
