@@ -240,6 +240,28 @@ describe('authorization', () => {
     expect(await get(server2, '/ADMIN', 'plain')).toMatch(/^404 /);
     expect(quiet.lines.filter((l) => l.fields.event === 'authz.case_insensitive_routes')).toEqual([]);
   });
+
+  it('runs a plain request listener given to mesh.listen through the server pipeline, and warns of an Express app without mesh.express()', async () => {
+    const ca = await CertificateAuthority.create();
+    const log = captureLog();
+    const policy = [authz('no-admin', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }] })];
+    const m = await mesh({ service: 'reviews', security: { identity: { ca } }, policy, logger: log });
+    const server = await m.listen((_req: unknown, res: import('node:http').ServerResponse) => {
+      res.end('served');
+    });
+    expect(await get(server, '/admin', 'plain')).toMatch(/^403 /);
+    expect(await get(server, '/page', 'plain')).toBe('200 served');
+    expect(m.stats().inbound.map((s) => s.requests)).toEqual([2]);
+    expect(log.lines.filter((l) => l.fields.event === 'listen.no_mesh_middleware')).toEqual([]);
+
+    const bare = express();
+    bare.get('/admin', (_req, res) => {
+      res.send('unguarded');
+    });
+    await m.listen(bare);
+    const warning = log.lines.find((l) => l.fields.event === 'listen.no_mesh_middleware');
+    expect(warning?.message).toContain('app.use(mesh.express())');
+  });
 });
 
 /** A certificate for productpage whose life ended an hour ago, signed by `ca`'s key. */

@@ -6,7 +6,7 @@ import { type PolicyInput, type PolicySnapshot, PolicyText } from '@weft/policy'
 import type { Credentials, WorkloadIdentity } from '@weft/security';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
 import type { FastifyPluginCallback } from 'fastify';
-import { type ExpressMiddleware, meshExpress } from './adapters/express.js';
+import { type ExpressMiddleware, expressAppWithoutMesh, meshExpress, meshListener } from './adapters/express.js';
 import { meshFastify } from './adapters/fastify.js';
 import { createMeshFetch, type FetchFunction } from './adapters/fetch.js';
 import { type AdminOptions, type AdminServer, startAdmin } from './admin/index.js';
@@ -435,7 +435,17 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       }),
     fastify: () => meshFastify(inbound),
     async listen(app, listenOptions = {}) {
-      const server = await listen(app, listenOptions, resolved.drainTimeoutMs, front);
+      // A plain request listener gets the server pipeline here; an Express app or a Fastify
+      // instance brings its own (mesh.express(), mesh.fastify()), and an Express app without it is told of.
+      const plain = typeof app === 'function' && typeof (app as { use?: unknown }).use !== 'function';
+      if (!plain && expressAppWithoutMesh(app)) {
+        logger.warn(
+          { event: 'listen.no_mesh_middleware' },
+          'mesh.listen: this Express app does not mount mesh.express(), so its calls bypass AuthorizationPolicy, RequestAuthentication, inbound metrics and tracing; add app.use(mesh.express()) before its routes',
+        );
+      }
+      const served = plain ? meshListener(inbound, app as Parameters<typeof meshListener>[1]) : app;
+      const server = await listen(served, listenOptions, resolved.drainTimeoutMs, front);
       servers.add(server);
       const etcd = resolved.discoveryEtcd;
       if (etcd?.register === true) {

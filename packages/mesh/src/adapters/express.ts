@@ -1,4 +1,4 @@
-// The Express integration: middleware that runs each inbound call through the server pipeline.
+// The Express integration: middleware that runs each inbound call through the server pipeline (and the same for a plain Node request listener).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Inbound, type WriteAnswer, writeAnswer } from '../server/inbound.js';
 
@@ -23,9 +23,37 @@ interface ExpressApp {
   enabled(setting: string): boolean;
 }
 
+/** Marks the middleware meshExpress makes, so `mesh.listen` can tell whether an app mounts it. */
+const MESH_MIDDLEWARE = Symbol.for('weft.meshExpress');
+
+/**
+ * Whether `app` is an Express app (it has a router) that does not mount mesh.express(): its calls
+ * would then bypass the server pipeline (authorization, authentication, inbound metrics, tracing).
+ * `false` when it mounts it, or when the app is no Express app or hides its router.
+ */
+export function expressAppWithoutMesh(app: unknown): boolean {
+  const stack = (app as { router?: { stack?: { handle?: unknown }[] } } | null)?.router?.stack;
+  if (!Array.isArray(stack)) return false;
+  return !stack.some((layer) => (layer.handle as Record<symbol, unknown> | undefined)?.[MESH_MIDDLEWARE] === true);
+}
+
+/**
+ * A plain Node request listener (`(req, res) => …`, no Express, no Fastify) run through the server
+ * pipeline, as `mesh.listen` serves one: the listener is the application the pipeline lets calls
+ * through to.
+ */
+export function meshListener(
+  inbound: Inbound,
+  listener: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    inbound.run(req, res, () => listener(req, res), answerOnResponse);
+  };
+}
+
 export function meshExpress(inbound: Inbound, appCheck?: ExpressAppCheck): ExpressMiddleware {
   const checked = new WeakMap<object, unknown>();
-  return (req, res, next) => {
+  const middleware: ExpressMiddleware = (req, res, next) => {
     const app = (req as { app?: ExpressApp }).app;
     if (appCheck !== undefined && app !== undefined) {
       const version = appCheck.version();
@@ -36,4 +64,6 @@ export function meshExpress(inbound: Inbound, appCheck?: ExpressAppCheck): Expre
     }
     inbound.run(req, res, next, answerOnResponse);
   };
+  Object.defineProperty(middleware, MESH_MIDDLEWARE, { value: true });
+  return middleware;
 }
