@@ -145,6 +145,28 @@ describe('mutual TLS between weft services', () => {
     expect(res.status).toBe(200);
     await res.arrayBuffer();
     expect(outside.seen.map((s) => s.url)).toEqual(['/p']);
+    // A host an entry declares without endpoints (resolution NONE) is called as it is too, also when
+    // its VirtualService hedges the call (the backup attempt keeps the host's one endpoint).
+    await m.policy.update([
+      entry('outside', 'api.example.test', 'MESH_EXTERNAL', '127.0.0.1', outside.port),
+      entry('vm', 'details.default.svc.cluster.local', 'MESH_INTERNAL', '127.0.0.1', details.server.port),
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'ServiceEntry',
+        metadata: { name: 'by-address' },
+        spec: { hosts: ['127.0.0.1'], ports: [{ number: outside.port, name: 'http' }], resolution: 'NONE' },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'by-address', annotations: { 'weft.io/hedge-delay': '1ms' } },
+        spec: { hosts: ['127.0.0.1'], http: [{ route: [{ destination: { host: '127.0.0.1' } }] }] },
+      },
+    ]);
+    const direct = await m.fetch(`http://127.0.0.1:${outside.port}/q`);
+    expect(direct.status).toBe(200);
+    await direct.arrayBuffer();
+    expect(outside.seen.map((s) => s.url)).toContain('/q');
     // The STRICT service behind a MESH_INTERNAL entry takes only mTLS: the call gets through, with the caller's identity.
     expect(await (await m.fetch('http://details/d')).json()).toEqual({
       served: 'details',

@@ -19,7 +19,7 @@ export interface EtcdOptions {
   hosts: string[];
   /** The key prefix services register under; default `/weft/services/`. */
   prefix?: string;
-  /** Time allowed to reach etcd, in ms; default 3000. */
+  /** Time allowed to reach etcd and for each request to it (a page read, a put, a lease grant), in ms; default 3000. */
   dialTimeoutMs?: number;
 }
 
@@ -103,16 +103,17 @@ async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Prom
   let timer: NodeJS.Timeout | undefined;
   let reading = false;
 
-  const watchFrom = async (revision: string): Promise<void> => {
-    const w = await etcd
+  /**
+   * Starts a watch from the revision after `revision` without waiting for etcd to confirm it (it is
+   * held at once, so close() can cancel it while it connects; etcd3 connects it when it can).
+   */
+  const watchFrom = (revision: string): void => {
+    if (closed) return;
+    const w = etcd
       .watch()
       .prefix(prefix)
       .startRevision(String(BigInt(revision) + 1n))
-      .create();
-    if (closed) {
-      await w.cancel().catch(() => undefined);
-      return;
-    }
+      .watcher();
     watcher = w;
     let lost = false;
     w.on('put', (kv) => on.change(kv, false));
@@ -154,10 +155,10 @@ async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Prom
     }
     reading = true;
     readPrefix(etcd, prefix)
-      .then(async (read) => {
+      .then((read) => {
         if (closed) return;
         on.read(read.kvs);
-        if (rewatch) await watchFrom(read.revision);
+        if (rewatch) watchFrom(read.revision);
         reading = false;
         if (again !== undefined) {
           const next = again;
@@ -179,7 +180,7 @@ async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Prom
 
   const first = await readPrefix(etcd, prefix);
   on.read(first.kvs);
-  await watchFrom(first.revision);
+  watchFrom(first.revision);
   return {
     async close() {
       closed = true;
@@ -190,7 +191,15 @@ async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Prom
 }
 
 function client(options: EtcdOptions): Etcd3 {
-  return new Etcd3({ hosts: options.hosts, dialTimeout: options.dialTimeoutMs ?? 3_000 });
+  const timeoutMs = options.dialTimeoutMs ?? 3_000;
+  return new Etcd3({
+    hosts: options.hosts,
+    dialTimeout: timeoutMs,
+    // etcd3 1.1 bounds no request by itself: each one (a page read, a put, a lease grant) gets a
+    // deadline, so an unreachable etcd fails a read in time instead of stalling it. Streams (watches,
+    // keep-alives) have none.
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+  });
 }
 
 /** `<service>/<instance>` of a key under the prefix, or undefined for a key of another shape. */

@@ -133,25 +133,28 @@ export class ServiceRegistry {
 
   /**
    * The service a call to `authority` is for when a source declared its host outside the mesh
-   * (a ServiceEntry without endpoints) on the call's port: the host in lower case, under which
-   * its VirtualService and DestinationRule apply; undefined otherwise.
+   * (a ServiceEntry without endpoints) on the call's port: the host as declared, in lower case
+   * (`*.example.com` for every name under it, so metrics and pools are kept per entry, not per
+   * name), under which its VirtualService and DestinationRule apply; undefined otherwise.
    */
   outsideService(authority: string, scheme: 'http' | 'https'): string | undefined {
     if (this.#outside.size === 0) return undefined;
-    const host = hostOf(authority).toLowerCase();
-    return this.declaresOutside(host, portOf(authority, scheme)) ? host : undefined;
+    return this.#outsideMatch(hostOf(authority).toLowerCase(), portOf(authority, scheme));
   }
 
   /** Whether a source declared `host` (lower case) at `port` outside the mesh, as it is or under a `*.` wildcard. */
   declaresOutside(host: string, port: number): boolean {
-    if (this.#outside.size === 0) return false;
+    return this.#outsideMatch(host, port) !== undefined;
+  }
+
+  #outsideMatch(host: string, port: number): string | undefined {
     for (const hosts of this.#outside.values()) {
       for (const o of hosts) {
         const named = o.host.startsWith('*.') ? host.endsWith(o.host.slice(1)) : host === o.host;
-        if (named && (o.ports.length === 0 || o.ports.includes(port))) return true;
+        if (named && (o.ports.length === 0 || o.ports.includes(port))) return o.host;
       }
     }
-    return false;
+    return undefined;
   }
 
   /** Fully qualified name of a service host as this workload would resolve it. */
@@ -194,13 +197,13 @@ export class ServiceRegistry {
    * endpoints a registry says are failing or shutting down (docs/discovery.md).
    */
   #publish(cluster: Cluster, endpoints: readonly Endpoint[]): EndpointSnapshot {
-    const healthy = endpoints.filter((e) => e.health === undefined || e.health === 'HEALTHY');
+    const healthy: Endpoint[] = [];
+    const unavailable: Endpoint[] = [];
+    for (const e of endpoints) (e.health === undefined || e.health === 'HEALTHY' ? healthy : unavailable).push(e);
     const snapshot: EndpointSnapshot = Object.freeze({
       service: cluster.name,
       endpoints: Object.freeze(healthy),
-      ...(healthy.length === endpoints.length
-        ? {}
-        : { unavailable: Object.freeze(endpoints.filter((e) => !healthy.includes(e))) }),
+      ...(unavailable.length === 0 ? {} : { unavailable: Object.freeze(unavailable) }),
       version: cluster.snapshot.version + 1,
     });
     cluster.snapshot = snapshot;

@@ -53,6 +53,8 @@ function attemptContext(ctx: ClientCallContext, signal: AbortSignal): ClientCall
   const c = new ClientCallContext(ctx.deadline, signal);
   c.service = ctx.service;
   c.snapshot = ctx.snapshot;
+  // A call with no snapshot (a host declared outside the mesh) has its one endpoint already: balance picks none.
+  if (ctx.snapshot === undefined) c.endpoint = ctx.endpoint;
   c.policy = ctx.policy;
   c.route = ctx.route;
   c.subset = ctx.subset;

@@ -22,6 +22,33 @@ export function passthroughEndpoint(authority: string, scheme: 'http' | 'https')
   };
 }
 
+/** The longest a call waits for an on-demand source to answer for its service, in ms (less when the call's own time is shorter). */
+export const ON_DEMAND_WAIT_MS = 5_000;
+
+/** The on-demand answer, or a WEFT_ERR_DISCOVERY failure when it does not come within the call's time (at most ON_DEMAND_WAIT_MS). */
+function within(
+  asked: Promise<Cluster | undefined>,
+  authority: string,
+  ctx: CallContext,
+): Promise<Cluster | undefined> {
+  const waitMs = Math.max(1, Math.min(ON_DEMAND_WAIT_MS, ctx.remainingMs()));
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new WeftError(
+            'WEFT_ERR_DISCOVERY',
+            `no discovery source answered for ${authority} within ${Math.round(waitMs)} ms (etcd unreachable?); the call was not sent`,
+            { service: authority },
+          ),
+        ),
+      waitMs,
+    );
+  });
+  return Promise.race([asked, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Sets `ctx.service` and `ctx.snapshot` from the request's authority. A host that is no known
  * service is first asked of the sources that follow services on demand (the call waits for that
@@ -65,9 +92,15 @@ export function resolve<Ctx extends CallContext = CallContext>(options: ResolveO
       return (request, ctx) => {
         const cluster = registry.lookup(request.authority);
         if (cluster !== undefined) return toCluster(cluster, request, ctx);
-        const asked = registry.lookupOnDemand(request.authority);
+        // A host declared outside is not asked of the on-demand sources.
+        const asked =
+          registry.outsideService(request.authority, request.scheme) === undefined
+            ? registry.lookupOnDemand(request.authority)
+            : undefined;
         if (asked === undefined) return unknown(request, ctx);
-        return asked.then((found) => (found === undefined ? unknown(request, ctx) : toCluster(found, request, ctx)));
+        return within(asked, request.authority, ctx).then((found) =>
+          found === undefined ? unknown(request, ctx) : toCluster(found, request, ctx),
+        );
       };
     },
   };

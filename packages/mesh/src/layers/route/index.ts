@@ -68,21 +68,35 @@ function directAnswer(http: HTTPRoute): WeftResponse | undefined {
 
 /**
  * The endpoint of a route's destination that is no service of the registry but a host a
- * ServiceEntry declares outside the mesh (on the destination's port, else the call's), without a
- * subset (a subset picks among endpoints such a host does not have); undefined otherwise.
+ * ServiceEntry declares outside the mesh, without a subset (a subset picks among endpoints such a
+ * host does not have): the call's own endpoint when the route keeps to the host the call is for
+ * (a `*.` entry's name as called), else the destination host on its port or the call's; undefined
+ * when the destination is no such host.
  */
 function outsideDestination(
   registry: ServiceRegistry,
   destination: { host: string; subset?: string | undefined; port?: number | undefined },
   request: WeftRequest,
   ctx: ClientCallContext,
-): Endpoint | undefined {
-  if (destination.subset !== undefined || registry.lookup(destination.host) !== undefined) return undefined;
-  const port = destination.port ?? ctx.endpoint?.port ?? portOf(request.authority, request.scheme);
-  const authority = `${destination.host}:${port}`;
-  return registry.outsideService(authority, request.scheme) === undefined
-    ? undefined
-    : passthroughEndpoint(authority, request.scheme);
+): { service: string; endpoint: Endpoint } | undefined {
+  if (destination.subset !== undefined) return undefined;
+  const host = destination.host.toLowerCase();
+  const own = ctx.snapshot === undefined ? ctx.endpoint : undefined;
+  if (own !== undefined && host === ctx.service) {
+    const endpoint =
+      destination.port === undefined || destination.port === own.port
+        ? own
+        : passthroughEndpoint(
+            `${own.host.includes(':') ? `[${own.host}]` : own.host}:${destination.port}`,
+            request.scheme,
+          );
+    return { service: host, endpoint };
+  }
+  if (host.includes('*') || registry.lookup(host) !== undefined) return undefined;
+  const port = destination.port ?? own?.port ?? portOf(request.authority, request.scheme);
+  const authority = `${host}:${port}`;
+  const service = registry.outsideService(authority, request.scheme);
+  return service === undefined ? undefined : { service, endpoint: passthroughEndpoint(authority, request.scheme) };
 }
 
 /**
@@ -137,9 +151,9 @@ export function route(options: RouteOptions): Layer<ClientCallContext> {
         const outside = outsideDestination(registry, destination, request, ctx);
         if (outside !== undefined) {
           // A host a ServiceEntry declares outside the mesh: one endpoint, the host itself.
-          ctx.service = outside.host.toLowerCase();
+          ctx.service = outside.service;
           ctx.snapshot = undefined;
-          ctx.endpoint = outside;
+          ctx.endpoint = outside.endpoint;
         } else {
           let resolved: ReturnType<typeof resolveDestination>;
           try {

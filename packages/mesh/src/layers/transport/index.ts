@@ -45,6 +45,9 @@ export interface TransportOptions {
   tls?: ClientTls;
 }
 
+/** How long a DestinationRule's TLS files that could not be read wait before they are read again. */
+const RETRY_TLS_FILES_MS = 5_000;
+
 /** Envoy's header for the time the caller will wait, in ms; weft reads and writes it. */
 export const DEADLINE_HEADER = 'x-envoy-expected-rq-timeout-ms';
 /**
@@ -100,6 +103,8 @@ interface DestinationPools {
   tls: ClientTlsSettings | undefined;
   /** For `tls.mode` SIMPLE or MUTUAL: the rule's files as read (or why they could not be), once per rule. */
   originated: OriginatedTls | WeftError | undefined;
+  /** When files that could not be read are tried again (ms). */
+  retryFilesAt: number;
   /** The pools of originated TLS, by the call's authority (its host is the SNI unless the rule names one). */
   readonly byAuthority: Map<string, WeakMap<Endpoint, Pool>>;
   readonly byOrigin: Map<string, Pool>;
@@ -150,6 +155,7 @@ export class Transport {
         settings,
         tls,
         originated: undefined,
+        retryFilesAt: 0,
         config: settings === undefined ? this.#defaultConfig : poolConfig(this.#options, settings),
         byOrigin: new Map(),
         byEndpoint: new WeakMap(),
@@ -205,11 +211,13 @@ export class Transport {
   /** The pool of TLS a rule originates to `endpoint` for calls to `authority`, or why there can be none. */
   #originated(d: DestinationPools, service: string, endpoint: Endpoint, authority: string): Pool | WeftError {
     const settings = d.tls as ClientTlsSettings;
-    if (d.originated === undefined) {
+    // An unreadable file is read again after a while (a secret may be mounted after the start).
+    if (d.originated === undefined || (d.originated instanceof WeftError && Date.now() >= d.retryFilesAt)) {
       try {
         d.originated = readOriginatedTls(settings, service);
       } catch (error) {
         d.originated = error as WeftError;
+        d.retryFilesAt = Date.now() + RETRY_TLS_FILES_MS;
       }
     }
     const tls = d.originated;
@@ -254,7 +262,8 @@ export class Transport {
     }
     if (pool === undefined) {
       const tls = this.#options.tls;
-      if (tls !== undefined && ctx.service !== undefined && usesMtls(d.tls, endpoint)) {
+      // Mesh endpoints only: a host a ServiceEntry declares outside (no snapshot) speaks no weft mTLS.
+      if (tls !== undefined && ctx.snapshot !== undefined && ctx.service !== undefined && usesMtls(d.tls, endpoint)) {
         const allowed = allowedIdentities(d.tls, ctx.service, endpoint, tls.trustDomain);
         const connect = mtlsConnector(tls, endpoint, allowed, d.config.connectTimeoutMs);
         pool = this.#pool(d, `mtls://${endpoint.address}`, `https://${endpoint.address}`, connect);

@@ -4,6 +4,7 @@ import { isIP, type Socket } from 'node:net';
 import {
   type ConnectionOptions,
   checkServerIdentity,
+  createSecureContext,
   type PeerCertificate,
   type SecureContext,
   type TLSSocket,
@@ -134,11 +135,8 @@ export function mtlsConnector(
 
 /** What a DestinationRule's `tls` (SIMPLE or MUTUAL) originates with: its files read, its checks. */
 export interface OriginatedTls {
-  /** The rule's `caCertificates`; the platform's roots (Node's) when absent. */
-  readonly ca: string | undefined;
-  /** MUTUAL: the client certificate and key presented. */
-  readonly cert: string | undefined;
-  readonly key: string | undefined;
+  /** The rule's `caCertificates` (Node's roots when absent) and, for MUTUAL, its client certificate and key: parsed once. */
+  readonly context: SecureContext;
   readonly sni: string | undefined;
   /** Names the server's certificate must carry one of (DNS, URI or IP SANs), instead of the SNI host. */
   readonly subjectAltNames: readonly string[] | undefined;
@@ -171,10 +169,24 @@ export function readOriginatedTls(settings: ClientTlsSettings, service: string):
       { service },
     );
   }
+  const ca = read('caCertificates');
+  const cert = read('clientCertificate');
+  const key = read('privateKey');
+  let context: SecureContext;
+  try {
+    context = createSecureContext({
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert, key }),
+    });
+  } catch (error) {
+    throw new WeftError(
+      'WEFT_ERR_TLS_ORIGINATION',
+      `the DestinationRule of ${service} names TLS files that are not usable PEM: ${(error as Error).message}`,
+      { service, cause: error },
+    );
+  }
   return {
-    ca: read('caCertificates'),
-    cert: read('clientCertificate'),
-    key: read('privateKey'),
+    context,
     sni: settings.sni === undefined || settings.sni === '' ? undefined : settings.sni,
     subjectAltNames:
       settings.subjectAltNames === undefined || settings.subjectAltNames.length === 0
@@ -207,8 +219,7 @@ export function originationConnector(
   const sans = tls.subjectAltNames;
   const options: ConnectionOptions = {
     ...(isIP(servername) === 0 ? { servername } : {}),
-    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-    ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+    secureContext: tls.context,
     rejectUnauthorized: !tls.insecureSkipVerify,
     checkServerIdentity: tls.insecureSkipVerify
       ? () => undefined
