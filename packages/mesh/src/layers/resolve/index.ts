@@ -67,16 +67,14 @@ export function resolve<Ctx extends CallContext = CallContext>(options: ResolveO
         ctx.snapshot = cluster.snapshot;
         return next(request, ctx);
       };
+      // A host a ServiceEntry declares outside the mesh: sent as written, as its own service (its
+      // VirtualService and DestinationRule apply, REGISTRY_ONLY lets it through), with no snapshot.
+      const toOutside = (service: string, request: WeftRequest, ctx: Ctx) => {
+        ctx.service = service;
+        ctx.endpoint = passthroughEndpoint(request.authority, request.scheme);
+        return next(request, ctx);
+      };
       const unknown = (request: WeftRequest, ctx: Ctx) => {
-        const endpoint = passthroughEndpoint(request.authority, request.scheme);
-        // A host a ServiceEntry declares outside the mesh: sent as written, as its own service (its
-        // VirtualService and DestinationRule apply, REGISTRY_ONLY lets it through), with no snapshot.
-        const outside = registry.outsideService(request.authority, request.scheme);
-        if (outside !== undefined) {
-          ctx.service = outside;
-          ctx.endpoint = endpoint;
-          return next(request, ctx);
-        }
         if (registryOnly) {
           return Promise.reject(
             new WeftError(
@@ -86,17 +84,16 @@ export function resolve<Ctx extends CallContext = CallContext>(options: ResolveO
             ),
           );
         }
-        ctx.endpoint = endpoint;
+        ctx.endpoint = passthroughEndpoint(request.authority, request.scheme);
         return next(request, ctx);
       };
       return (request, ctx) => {
         const cluster = registry.lookup(request.authority);
         if (cluster !== undefined) return toCluster(cluster, request, ctx);
         // A host declared outside is not asked of the on-demand sources.
-        const asked =
-          registry.outsideService(request.authority, request.scheme) === undefined
-            ? registry.lookupOnDemand(request.authority)
-            : undefined;
+        const outside = registry.outsideService(request.authority, request.scheme);
+        if (outside !== undefined) return toOutside(outside, request, ctx);
+        const asked = registry.lookupOnDemand(request.authority);
         if (asked === undefined) return unknown(request, ctx);
         return within(asked, request.authority, ctx).then((found) =>
           found === undefined ? unknown(request, ctx) : toCluster(found, request, ctx),
