@@ -308,9 +308,11 @@ describe('DNS discovery', () => {
     const started = Date.now();
     await expect(m.fetch(`http://127.0.0.1:${slow.port}/`)).rejects.toMatchObject({ code: 'WEFT_ERR_TIMEOUT' });
     expect(Date.now() - started).toBeLessThan(900);
-    expect(m.policy.explain({ url: `http://127.0.0.1:${slow.port}/` }).summary).toContain(
-      'VirtualService default/slow-api apply',
-    );
+    expect(m.policy.explain({ url: `http://127.0.0.1:${slow.port}/` })).toMatchObject({
+      outcome: 'outside-service',
+      service: '127.0.0.1',
+      summary: expect.stringContaining('VirtualService default/slow-api apply'),
+    });
     // The call is counted under the host, as Istio labels a ServiceEntry host.
     expect(await m.metrics()).toContain('destination_service="127.0.0.1"');
   });

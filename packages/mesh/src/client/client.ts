@@ -49,6 +49,7 @@ export class OutboundClient {
       );
     }
     const ctx = new ClientCallContext(timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY, signal);
+    if (timeoutMs > 0) ctx.ownLimitMs = timeoutMs;
     if (overrides !== undefined) ctx.overrides = overrides;
     const inbound = inboundCalls.getStore();
     if (inbound !== undefined && inbound.deadline !== Number.POSITIVE_INFINITY)

@@ -38,6 +38,8 @@ export class ClientCallContext extends CallContext {
   setCookie: string | undefined = undefined;
   /** What the caller asked for in code for this one call. */
   overrides: CallOverrides | undefined = undefined;
+  /** The caller's own time limit as given (ms), which set the deadline: what a timeout error states. */
+  ownLimitMs: number | undefined = undefined;
   /**
    * The deadline of the inbound call this call is made while handling (from its
    * `x-envoy-expected-rq-timeout-ms`), found through AsyncLocalStorage; the call cannot outlive it.

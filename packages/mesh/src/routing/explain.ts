@@ -31,6 +31,7 @@ export interface Explanation {
     | 'redirect'
     | 'unknown-destination'
     | 'no-virtual-service'
+    | 'outside-service'
     | 'not-in-mesh';
   /** The service the host resolves to, fully qualified; undefined for hosts outside the mesh. */
   service: string | undefined;
@@ -101,14 +102,14 @@ export function explain(
     loadBalancer: { value: 'ROUND_ROBIN', from: 'weft default' },
   };
   if (cluster === undefined) {
-    const outside = registry.outsideService(request.authority, 'http');
+    const outside = registry.outsideService(request.authority, request.scheme);
     const rules = outside === undefined ? undefined : snapshot.forHost(outside);
     const named = [...(rules?.virtualServices ?? []), ...(rules?.destinationRules ?? [])].map(
       (r) => `${r.kind} ${r.namespace}/${r.name}`,
     );
     return {
       ...base,
-      outcome: 'not-in-mesh',
+      outcome: outside === undefined ? 'not-in-mesh' : 'outside-service',
       service: outside,
       summary:
         outside !== undefined

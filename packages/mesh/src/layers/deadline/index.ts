@@ -55,16 +55,25 @@ export function deadline<Ctx extends CallContext = CallContext>(options: Deadlin
     role: 'deadline',
     wrap(next: Handler<Ctx>): Handler<Ctx> {
       return (request, ctx) => {
+        // The limit a timeout error states: the one configured (the call's own, a route's, the
+        // mesh's), not what was left of it when the timer was set a moment later.
+        let statedMs: number | undefined;
         if (ctx.deadline === Number.POSITIVE_INFINITY) {
           const timeoutMs = timeoutFor(ctx, defaultTimeoutMs);
-          if (timeoutMs > 0) ctx.deadline = Date.now() + timeoutMs;
-        }
+          if (timeoutMs > 0) {
+            ctx.deadline = Date.now() + timeoutMs;
+            statedMs = timeoutMs;
+          }
+        } else statedMs = (ctx as Partial<ClientCallContext>).ownLimitMs;
         // What is left of the inbound call this one is made for (deadline propagation) bounds it too.
         const inherited = (ctx as Partial<ClientCallContext>).inheritedDeadline;
-        if (inherited !== undefined && inherited < ctx.deadline) ctx.deadline = inherited;
+        if (inherited !== undefined && inherited < ctx.deadline) {
+          ctx.deadline = inherited;
+          statedMs = undefined;
+        }
         if (ctx.deadline === Number.POSITIVE_INFINITY) return next(request, ctx);
         const limitMs = Math.max(0, Math.round(ctx.deadline - Date.now()));
-        if (limitMs <= 0) return Promise.reject(timeoutError(ctx, 0));
+        if (limitMs <= 0) return Promise.reject(timeoutError(ctx, statedMs ?? 0));
         const controller = new AbortController();
         const callerSignal = ctx.signal;
         if (callerSignal !== undefined) {
@@ -75,7 +84,7 @@ export function deadline<Ctx extends CallContext = CallContext>(options: Deadlin
         return new Promise<WeftResponse>((resolve, reject) => {
           let body: Readable | undefined;
           const timer = setTimeout(() => {
-            const error = timeoutError(ctx, limitMs);
+            const error = timeoutError(ctx, statedMs ?? limitMs);
             ctx.addResponseFlag('UT');
             controller.abort(error);
             if (body !== undefined) body.destroy(error);
