@@ -279,8 +279,8 @@ describe('DNS discovery', () => {
     expect(second.status).toBe(200);
     await second.arrayBuffer();
     await expect(m.fetch(`http://localhost:${api.port}/`)).rejects.toMatchObject({ code: 'WEFT_ERR_REGISTRY_ONLY' });
-    expect(m.registry.declaresOutside('api.localhost', other.port)).toBe(true);
-    expect(m.registry.declaresOutside('localhostx', other.port)).toBe(false);
+    expect(m.registry.outsideService(`api.localhost:${other.port}`, 'http')).toBe('*.localhost');
+    expect(m.registry.outsideService(`localhostx:${other.port}`, 'http')).toBeUndefined();
   });
 
   it('applies the VirtualService of a host a ServiceEntry declares outside the mesh, under ALLOW_ANY too (Istio’s egress timeouts)', async () => {

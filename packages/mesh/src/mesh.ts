@@ -199,6 +199,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   loadStatic(registry, resolved.staticEndpoints);
   // The other sources: their first read must succeed, as the policy's must; later failures keep the last endpoints.
   const sources = await startSources(registry, resolved);
+  /** Whether a source finds services on demand (etcd with `services: 'called'`). */
+  const onDemand = resolved.discoveryEtcd?.services === 'called' && resolved.discoveryEtcd.watch !== false;
 
   const policy = new MeshPolicy(
     {
@@ -207,10 +209,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       watch: resolved.watchPolicy,
       // Selectors are not checked here: a shared policy directory names other workloads too.
       // With services found on demand, a host the policy names may well exist before it is called: not checked.
-      analysisContext: () =>
-        resolved.discoveryEtcd?.services === 'called' && resolved.discoveryEtcd.watch !== false
-          ? {}
-          : { knownHosts: registry.snapshots().map((s) => s.service) },
+      analysisContext: () => (onDemand ? {} : { knownHosts: registry.snapshots().map((s) => s.service) }),
     },
     {
       registry,
@@ -259,10 +258,12 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   sources.push(serviceEntries);
   // Services found on demand: the hosts the policy routes to are followed before a call needs them
   // (a route's destination is not a call's authority, so no call would ask for it).
-  const followNamed = (snapshot: PolicySnapshot) =>
-    Promise.all(hostsRoutedTo(snapshot, resolved.clusterDomain).map((host) => registry.lookupOnDemand(host)));
-  await followNamed(policy.current());
-  policy.onChange((snapshot) => void followNamed(snapshot));
+  if (onDemand) {
+    const followNamed = (snapshot: PolicySnapshot) =>
+      Promise.all(hostsRoutedTo(snapshot, resolved.clusterDomain).map((host) => registry.lookupOnDemand(host)));
+    await followNamed(policy.current());
+    policy.onChange((snapshot) => void followNamed(snapshot));
+  }
 
   const logger = resolved.logger;
   const securityStats = new SecurityStats();

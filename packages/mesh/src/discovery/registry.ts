@@ -139,15 +139,8 @@ export class ServiceRegistry {
    */
   outsideService(authority: string, scheme: 'http' | 'https'): string | undefined {
     if (this.#outside.size === 0) return undefined;
-    return this.#outsideMatch(hostOf(authority).toLowerCase(), portOf(authority, scheme));
-  }
-
-  /** Whether a source declared `host` (lower case) at `port` outside the mesh, as it is or under a `*.` wildcard. */
-  declaresOutside(host: string, port: number): boolean {
-    return this.#outsideMatch(host, port) !== undefined;
-  }
-
-  #outsideMatch(host: string, port: number): string | undefined {
+    const host = hostOf(authority).toLowerCase();
+    const port = portOf(authority, scheme);
     for (const hosts of this.#outside.values()) {
       for (const o of hosts) {
         const named = o.host.startsWith('*.') ? host.endsWith(o.host.slice(1)) : host === o.host;

@@ -3,6 +3,7 @@ import { type Endpoint, type Handler, type Layer, WeftError, type WeftRequest, t
 import type { HTTPRoute, PolicyStore } from '@weft/policy';
 import type { ClientCallContext } from '../../client/context.js';
 import type { ServiceRegistry } from '../../discovery/registry.js';
+import { toEndpoint } from '../../discovery/static.js';
 import { portOf } from '../../options/address.js';
 import { resolveDestination } from '../../routing/destination.js';
 import { matches } from '../../routing/match.js';
@@ -86,10 +87,7 @@ function outsideDestination(
     const endpoint =
       destination.port === undefined || destination.port === own.port
         ? own
-        : passthroughEndpoint(
-            `${own.host.includes(':') ? `[${own.host}]` : own.host}:${destination.port}`,
-            request.scheme,
-          );
+        : toEndpoint({ host: own.host, port: destination.port });
     return { service: host, endpoint };
   }
   if (host.includes('*') || registry.lookup(host) !== undefined) return undefined;
