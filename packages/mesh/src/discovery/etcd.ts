@@ -190,6 +190,15 @@ async function followPrefix(etcd: Etcd3, prefix: string, on: PrefixEvents): Prom
   };
 }
 
+/** WEFT_ERR_DISCOVERY for what could not be done with etcd: `cannot <what> etcd at <hosts>: <why>`. */
+function etcdError(what: string, options: EtcdOptions, error: unknown): WeftError {
+  return new WeftError(
+    'WEFT_ERR_DISCOVERY',
+    `cannot ${what} etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
+    { cause: error },
+  );
+}
+
 function client(options: EtcdOptions): Etcd3 {
   const timeoutMs = options.dialTimeoutMs ?? 3_000;
   return new Etcd3({
@@ -335,13 +344,6 @@ export function etcdDiscovery(options: EtcdDiscoveryOptions): DiscoverySource {
     return first;
   };
 
-  const unreachable = (what: string, error: unknown) =>
-    new WeftError(
-      'WEFT_ERR_DISCOVERY',
-      `cannot read ${what} from etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
-      { cause: error },
-    );
-
   return {
     name: `etcd ${options.hosts.join(',')}`,
     async start(sink) {
@@ -352,13 +354,13 @@ export function etcdDiscovery(options: EtcdDiscoveryOptions): DiscoverySource {
         closed = true;
         await Promise.all([...followers].map((f) => f.close()));
         etcd.close();
-        throw unreachable(prefix, error);
+        throw etcdError(`read ${prefix} from`, options, error);
       }
       if (mode === 'called') {
         sink.onDemand((service) =>
           followOne(sink, service).catch((error: unknown) => {
             sink.stale(staleReason(error as Error));
-            options.onError?.(unreachable(`${prefix}${service}/`, error));
+            options.onError?.(etcdError(`read ${prefix}${service}/ from`, options, error));
             throw error;
           }),
         );
@@ -416,13 +418,7 @@ export async function registerInEtcd(
     await register();
   } catch (error) {
     etcd.close();
-    throw new WeftError(
-      'WEFT_ERR_DISCOVERY',
-      `cannot register ${key} in etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
+    throw etcdError(`register ${key} in`, options, error);
   }
   return {
     async close() {
@@ -485,11 +481,7 @@ export async function watchEtcdPolicy(
     });
   } catch (error) {
     etcd.close();
-    throw new WeftError(
-      'WEFT_ERR_DISCOVERY',
-      `cannot read policy under ${prefix} from etcd at ${options.hosts.join(', ')}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw etcdError(`read policy under ${prefix} from`, options, error);
   }
   started = true;
   return {
