@@ -13,6 +13,8 @@ import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
 const VARIANTS = {
+  // A bare undici Pool, no mesh: the floor the client pipeline is measured against.
+  undici: { bare: true },
   off: { tracing: false },
   'no-sdk': { tracing: true },
   'sdk-1': { tracing: true, samplingRatio: 0.01 },
@@ -35,7 +37,8 @@ const DISCARD = {
 };
 
 async function child({ variant, port, calls, warmup, concurrency }) {
-  const { tracing, samplingRatio } = VARIANTS[variant];
+  const { tracing, samplingRatio, bare } = VARIANTS[variant];
+  if (bare) return bareChild({ port, calls, warmup, concurrency });
   if (samplingRatio !== undefined) {
     const { startTracing } = await import('@weft/mesh/tracing');
     await startTracing({ service: 'loadgen', samplingRatio, exporter: DISCARD });
@@ -54,6 +57,21 @@ async function child({ variant, port, calls, warmup, concurrency }) {
     await body.dump();
     if (status !== 200) throw new Error(`status ${status}`);
   };
+  return measure(send, { calls, warmup, concurrency }, () => mesh.close());
+}
+
+async function bareChild({ port, calls, warmup, concurrency }) {
+  const { Pool } = await import('undici');
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency });
+  const send = async () => {
+    const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers: { host: 'bench' } });
+    await body.dump();
+    if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+  };
+  return measure(send, { calls, warmup, concurrency }, () => pool.close());
+}
+
+async function measure(send, { calls, warmup, concurrency }, close) {
   const loop = async (n) => {
     let left = n;
     const worker = async () => {
@@ -67,7 +85,7 @@ async function child({ variant, port, calls, warmup, concurrency }) {
   await loop(calls);
   const cpu = process.cpuUsage(start);
   const wallMs = performance.now() - startedAt;
-  await mesh.close();
+  await close();
   return { cpuUs: (cpu.user + cpu.system) / calls, userUs: cpu.user / calls, wallUs: (wallMs * 1000) / calls };
 }
 

@@ -47,8 +47,10 @@ export class ClientCallContext extends CallContext {
   inheritedDeadline: number | undefined = undefined;
   /** Whether the request body may be sent again (buffered, or none); set by the adapter or the retry layer. */
   replayable = true;
-  /** The call's trace context (an OpenTelemetry Context holding its span), set by the tracing layer for its attempts. */
-  trace: unknown = undefined;
+  /** The call's span (an OpenTelemetry Span), set by the tracing layer for its attempts when there is a trace to carry. */
+  traceSpan: unknown = undefined;
+  /** The Context the call's span was started in (its parent, baggage, suppression), set with `traceSpan`. */
+  traceParent: unknown = undefined;
   /** The endpoint the last attempt's outcome ejected (outlier detection), for the attempt's span; cleared once read. */
   ejected: string | undefined = undefined;
 }

@@ -4,7 +4,7 @@ import type { Layer, ServerCallContext } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { TRACER_NAME, type TracingParts, traceAttempts, traceCalls, traceInbound } from './layer.js';
 import type { ResolvedTracing } from './options.js';
-import { extractor, injector } from './propagation.js';
+import { extractor, TraceHeaderWriter } from './propagation.js';
 import { startedSampling } from './sampling.js';
 
 export { TRACER_NAME, type TracedCall } from './layer.js';
@@ -43,7 +43,7 @@ export function tracing(options: ResolvedTracing, mayCallOut: () => boolean = ()
   const parts: TracingParts = {
     tracer: provider.getTracer(TRACER_NAME),
     unrecorded: options.tracerProvider === undefined ? unrecordedByStartedSdk : undefined,
-    inject: injector(options.propagators),
+    inject: new TraceHeaderWriter(options.propagators),
     extract: extractor(),
   };
   return { call: traceCalls(parts), attempt: traceAttempts(parts), inbound: traceInbound(parts), mayCallOut };

@@ -4,7 +4,6 @@ import {
   type Context,
   context,
   defaultTextMapGetter,
-  defaultTextMapSetter,
   INVALID_SPAN_CONTEXT,
   INVALID_TRACEID,
   ROOT_CONTEXT,
@@ -25,7 +24,7 @@ import {
 } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { inboundCalls } from '../../server/inbound.js';
-import { newRequestId, REQUEST_ID_HEADER } from './propagation.js';
+import { newRequestId, REQUEST_ID_HEADER, type TraceHeaderWriter } from './propagation.js';
 
 /** The instrumentation scope of weft's spans. */
 export const TRACER_NAME = '@weft/mesh';
@@ -75,7 +74,7 @@ export interface TracingParts {
    */
   unrecorded?: ((parent: Context) => Span | undefined) | undefined;
   /** Writes the configured formats on outbound calls. */
-  inject: TextMapPropagator;
+  inject: TraceHeaderWriter;
   /** Reads every format from inbound calls. */
   extract: TextMapPropagator;
 }
@@ -155,16 +154,19 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
         if (parent === ROOT_CONTEXT || trace.getSpan(parent) === undefined) {
           parent = inbound?.traceContext ?? parent;
         }
-        const method = methodOf(request.method);
         const span =
           unrecorded?.(parent) ??
-          tracer.startSpan(`${method} ${request.authority}`, { kind: SpanKind.INTERNAL }, parent);
+          tracer.startSpan(`${methodOf(request.method)} ${request.authority}`, { kind: SpanKind.INTERNAL }, parent);
         const recording = span.isRecording();
         // With nothing to carry (no SDK, no inbound trace, no baggage) the attempts have nothing to do.
-        if (recording || parent !== ROOT_CONTEXT || hasContext(span)) ctx.trace = trace.setSpan(parent, span);
+        // The span and its parent are kept apart: a Context holding both is made for recorded calls only.
+        if (recording || parent !== ROOT_CONTEXT || hasContext(span)) {
+          ctx.traceParent = parent;
+          ctx.traceSpan = span;
+        }
         if (!recording) return next(request, ctx);
         const [host, port] = splitAuthority(request.authority);
-        span.setAttribute(METHOD, method);
+        span.setAttribute(METHOD, methodOf(request.method));
         span.setAttribute(SERVER_ADDRESS, host);
         if (port !== undefined) span.setAttribute(SERVER_PORT, port);
         span.setAttribute(REQUEST_ID, requestId);
@@ -208,12 +210,12 @@ export function traceAttempts(parts: TracingParts): Layer<ClientCallContext> {
     role: 'trace-attempt',
     wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
       return (request, ctx) => {
-        const call = ctx.trace as Context | undefined;
-        if (call === undefined) return next(request, ctx);
-        const callSpan = trace.getSpan(call);
+        const callSpan = ctx.traceSpan as Span | undefined;
+        if (callSpan === undefined) return next(request, ctx);
+        const parent = ctx.traceParent as Context;
         // An unsampled or no-op call: no attempt spans, but what came in (trace, baggage) goes on.
-        if (callSpan === undefined || !callSpan.isRecording()) {
-          inject.inject(call, request.headers, defaultTextMapSetter);
+        if (!callSpan.isRecording()) {
+          inject.write(request.headers, callSpan.spanContext(), parent);
           return next(request, ctx);
         }
         const method = methodOf(request.method);
@@ -224,8 +226,8 @@ export function traceAttempts(parts: TracingParts): Layer<ClientCallContext> {
           [PROTOCOL_VERSION]: '1.1',
         };
         if (resend > 0) attributes[RESEND_COUNT] = resend;
-        const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes }, call);
-        inject.inject(trace.setSpan(call, span), request.headers, defaultTextMapSetter);
+        const span = tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(parent, callSpan));
+        inject.write(request.headers, span.spanContext(), parent);
         return next(request, ctx).then(
           (response) => {
             attemptAttributes(span, ctx);

@@ -9,8 +9,8 @@ export const PROPAGATOR_NAMES: readonly PropagatorName[] = ['tracecontext', 'bag
 export interface TracingOptions {
   /**
    * The formats written on outbound calls: W3C `tracecontext` (traceparent, tracestate), W3C
-   * `baggage`, `b3` (one `b3` header) and `b3multi` (`x-b3-traceid`, …, as Istio's Zipkin setup).
-   * Every format is read on inbound calls whatever this says. Default `['tracecontext', 'baggage', 'b3multi']`.
+   * `baggage`, `b3` (one `b3` header) and `b3multi` (`x-b3-traceid`, …). Every format is read on
+   * inbound calls whatever this says. Default `['tracecontext', 'baggage', 'b3']` (docs/tracing.md).
    */
   propagators?: PropagatorName[];
   /**
@@ -26,7 +26,7 @@ export interface ResolvedTracing {
 }
 
 export const TRACING_DEFAULTS = {
-  propagators: ['tracecontext', 'baggage', 'b3multi'] as const satisfies readonly PropagatorName[],
+  propagators: ['tracecontext', 'baggage', 'b3'] as const satisfies readonly PropagatorName[],
 } as const;
 
 /** `true`/`undefined`: on with the defaults; `false`: off (no spans, no propagation, no x-request-id). */

@@ -1,15 +1,75 @@
 // Propagation: the W3C and B3 formats weft reads and writes, and Envoy's x-request-id.
-import { randomUUID } from 'node:crypto';
-import type { TextMapPropagator } from '@opentelemetry/api';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { randomFillSync } from 'node:crypto';
+import {
+  type Context,
+  createContextKey,
+  defaultTextMapSetter,
+  isSpanContextValid,
+  type SpanContext,
+  type TextMapPropagator,
+} from '@opentelemetry/api';
+import {
+  CompositePropagator,
+  isTracingSuppressed,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import type { PropagatorName } from './options.js';
+import { OwnSpanContext } from './sampling.js';
 
 /** Envoy's request id: made at the edge when a request has none, then carried unchanged by every hop. */
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+const IDS_PER_DRAW = 1024;
+const UUID_LENGTH = 36;
+const DASH = 0x2d;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/**
+ * Random (version 4) UUIDs, as Envoy makes request ids, drawn 1,024 at a time: random bytes with
+ * the version and variant bits set, written out as text once, each id a slice of it. Written by
+ * hand because `crypto.randomUUID()` builds each id from 36 pieces, a string that is flattened
+ * again when the header is written: 0.15 µs a call more, measured.
+ */
+class RequestIds {
+  readonly #random = Buffer.allocUnsafe(16 * IDS_PER_DRAW);
+  readonly #text = Buffer.allocUnsafe(UUID_LENGTH * IDS_PER_DRAW);
+  #ids = '';
+  #next = IDS_PER_DRAW;
+
+  take(): string {
+    if (this.#next === IDS_PER_DRAW) this.#draw();
+    const at = this.#next++ * UUID_LENGTH;
+    return this.#ids.slice(at, at + UUID_LENGTH);
+  }
+
+  #draw(): void {
+    const random = randomFillSync(this.#random);
+    const text = this.#text;
+    let out = 0;
+    for (let i = 0; i < random.length; i++) {
+      const at = i % 16;
+      if (at === 4 || at === 6 || at === 8 || at === 10) text[out++] = DASH;
+      // The version (4) and the variant (10xx) of a random UUID.
+      const byte =
+        at === 6
+          ? 0x40 | ((random[i] as number) & 0x0f)
+          : at === 8
+            ? 0x80 | ((random[i] as number) & 0x3f)
+            : (random[i] as number);
+      text[out++] = HEX_DIGITS[byte >> 4] as number;
+      text[out++] = HEX_DIGITS[byte & 0x0f] as number;
+    }
+    this.#ids = text.toString('latin1', 0, out);
+    this.#next = 0;
+  }
+}
+
+const requestIds = new RequestIds();
+
 /** A new request id, as Envoy makes them (a random UUID). */
-export const newRequestId = (): string => randomUUID();
+export const newRequestId = (): string => requestIds.take();
 
 function propagatorOf(name: PropagatorName): TextMapPropagator {
   switch (name) {
@@ -24,9 +84,65 @@ function propagatorOf(name: PropagatorName): TextMapPropagator {
   }
 }
 
-/** What outbound calls carry: the configured formats, in their order. */
+/** What outbound calls carry: the configured formats, in their order, as OpenTelemetry's propagators write them. */
 export function injector(names: readonly PropagatorName[]): TextMapPropagator {
   return new CompositePropagator({ propagators: names.map(propagatorOf) });
+}
+
+/** The key @opentelemetry/propagator-b3 keeps a B3 debug flag under (`createContextKey` gives one symbol per name). */
+const B3_DEBUG_FLAG_KEY = createContextKey('OpenTelemetry Context Key B3 Debug Flag');
+
+/**
+ * Writes a span's trace into an outbound call's headers in the configured formats: the same
+ * headers, byte for byte, as `injector()` writes for the span's context (a property test compares
+ * them), from the span context and the context it was started in, so an attempt needs no Context
+ * of its own. Written by hand because the propagators, composed, cost a call about 0.5 µs for
+ * three one-line formats: each reads the span from a Context and checks both ids again. Baggage
+ * is still W3CBaggagePropagator's, asked only when the context carries some.
+ */
+export class TraceHeaderWriter {
+  readonly #traceContext: boolean;
+  readonly #b3: boolean;
+  readonly #b3multi: boolean;
+  readonly #baggage: TextMapPropagator | undefined;
+
+  constructor(names: readonly PropagatorName[]) {
+    this.#traceContext = names.includes('tracecontext');
+    this.#b3 = names.includes('b3');
+    this.#b3multi = names.includes('b3multi');
+    this.#baggage = names.includes('baggage') ? new W3CBaggagePropagator() : undefined;
+  }
+
+  /** Writes `span` (the attempt's) as started in `context` (the call's parent: its suppression, B3 debug flag, baggage). */
+  write(headers: Record<string, unknown>, span: SpanContext, context: Context): void {
+    if (isTracingSuppressed(context)) return;
+    if (span instanceof OwnSpanContext || isSpanContextValid(span)) {
+      const { traceId, spanId, traceFlags } = span;
+      if (this.#traceContext) {
+        headers.traceparent = `00-${traceId}-${spanId}-${traceFlagsHex(traceFlags)}`;
+        if (span.traceState !== undefined) headers.tracestate = span.traceState.serialize();
+      }
+      if (this.#b3 || this.#b3multi) {
+        const debug = context.getValue(B3_DEBUG_FLAG_KEY);
+        if (this.#b3) headers.b3 = `${traceId}-${spanId}-${debug || traceFlags & 1}`;
+        if (this.#b3multi) {
+          headers['x-b3-traceid'] = traceId;
+          headers['x-b3-spanid'] = spanId;
+          // B3: a debug flag stands for the sampling decision and is sent instead of it.
+          if (debug === '1') headers['x-b3-flags'] = '1';
+          else if (traceFlags !== undefined) headers['x-b3-sampled'] = (traceFlags & 1) === 1 ? '1' : '0';
+        }
+      }
+    }
+    this.#baggage?.inject(context, headers, defaultTextMapSetter);
+  }
+}
+
+/** traceparent's flags field as the W3C propagator writes it. */
+function traceFlagsHex(flags: number): string {
+  if (flags === 0) return '00';
+  if (flags === 1) return '01';
+  return `0${Number(flags || 0).toString(16)}`;
 }
 
 /**

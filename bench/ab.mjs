@@ -1,0 +1,144 @@
+// Two client variants in one process, batch by batch (ABBA): each one's CPU per call and the difference.
+// Noise that moves a whole process (another tenant of the machine, a slower core) falls on both alike,
+// so a difference of a few tenths of a µs shows, where fresh processes per variant move by ±2 µs.
+//
+//   node bench/ab.mjs A B [--sdk RATIO] [--batches 20] [--batch 10000] [--procs 3]
+//
+// This process serves GET /json (bare node:http); each child process builds both clients and sends
+// `batch` calls at 32 in flight through one, then the other, `batches` times, counting its own CPU.
+// Variants: `undici` (a bare Pool), `undici-trace-headers` (the same with three constant headers the
+// size of x-request-id, traceparent and b3: what the headers alone cost), and meshes: `off` (tracing
+// off), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
+// (tracecontext, baggage, b3multi), `no-formats` (spans and x-request-id, no trace headers).
+// `--sdk RATIO` starts sdk-node through startTracing at that sampling ratio first, for both variants.
+// Run `npx tsc -b tsconfig.build.json` first: it loads the built packages.
+import { fork } from 'node:child_process';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+
+const DISCARD = { export: (_s, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+const MESH_TRACING = {
+  off: false,
+  on: true,
+  w3c: { propagators: ['tracecontext', 'baggage'] },
+  b3multi: { propagators: ['tracecontext', 'baggage', 'b3multi'] },
+  'no-formats': { propagators: [] },
+};
+const TRACE_HEADERS = {
+  'x-request-id': 'a5e0d6c4-8a47-4c4a-9b38-2c0f6c9b1e11',
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00',
+  b3: '0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0',
+};
+
+async function client(kind, port, concurrency) {
+  if (kind === 'undici' || kind === 'undici-trace-headers') {
+    const { Pool } = await import('undici');
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency });
+    const extra = kind === 'undici-trace-headers';
+    return async () => {
+      const headers = extra ? { host: 'bench', ...TRACE_HEADERS } : { host: 'bench' };
+      const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers });
+      await body.dump();
+      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+    };
+  }
+  if (!(kind in MESH_TRACING)) throw new Error(`unknown variant ${kind}`);
+  const { createMesh } = await import('@weft/mesh');
+  const mesh = await createMesh({
+    service: 'loadgen',
+    discovery: { static: { bench: [`127.0.0.1:${port}`] } },
+    connectionPool: { maxConnectionsPerEndpoint: concurrency },
+    logger: false,
+    tracing: MESH_TRACING[kind],
+  });
+  return async () => {
+    const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers: {}, body: null };
+    const { status, body } = await mesh.request(request);
+    await body.dump();
+    if (status !== 200) throw new Error(`status ${status}`);
+  };
+}
+
+async function child({ a, b, port, batches, batch, concurrency, sdk }) {
+  if (sdk !== undefined) {
+    const { startTracing } = await import('@weft/mesh/tracing');
+    await startTracing({ service: 'loadgen', samplingRatio: sdk, exporter: DISCARD });
+  }
+  const sends = [await client(a, port, concurrency), await client(b, port, concurrency)];
+  const run = async (send, n) => {
+    let left = n;
+    const worker = async () => {
+      while (left-- > 0) await send();
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  };
+  await run(sends[0], batch);
+  await run(sends[1], batch);
+  const cpu = [[], []];
+  for (let i = 0; i < batches; i++) {
+    for (const j of i % 2 === 0 ? [0, 1] : [1, 0]) {
+      const start = process.cpuUsage();
+      await run(sends[j], batch);
+      const c = process.cpuUsage(start);
+      cpu[j].push((c.user + c.system) / batch);
+    }
+  }
+  return cpu;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      batches: { type: 'string' },
+      batch: { type: 'string' },
+      procs: { type: 'string' },
+      sdk: { type: 'string' },
+    },
+  });
+  const [a, b] = positionals;
+  if (a === undefined || b === undefined) throw new Error('usage: node bench/ab.mjs A B [--sdk RATIO] …');
+  const batches = Number(values.batches ?? 20);
+  const batch = Number(values.batch ?? 10_000);
+  const procs = Number(values.procs ?? 3);
+  const sdk = values.sdk === undefined ? undefined : Number(values.sdk);
+  const body = JSON.stringify({ message: 'hello from the weft bench', id: 123456, ok: true });
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  const diffs = [];
+  for (let p = 0; p < procs; p++) {
+    const args = { a, b, port, batches, batch, concurrency: 32, sdk };
+    const cpu = await new Promise((resolve, reject) => {
+      const proc = fork(new URL(import.meta.url), ['--child', JSON.stringify(args)]);
+      let result;
+      proc.on('message', (m) => {
+        result = m;
+      });
+      proc.on('exit', (code) => (code === 0 ? resolve(result) : reject(new Error(`child exited ${code}`))));
+    });
+    const d = median(cpu[0].map((x, i) => cpu[1][i] - x));
+    diffs.push(d);
+    console.log(
+      `process ${p + 1}: ${a} ${median(cpu[0]).toFixed(2)}, ${b} ${median(cpu[1]).toFixed(2)}, ${b} − ${a} ${d.toFixed(2)} µs CPU/call`,
+    );
+  }
+  console.log(`median ${b} − ${a}: ${median(diffs).toFixed(2)} µs CPU a call`);
+  server.close();
+}
+
+if (process.argv[2] === '--child') {
+  const result = await child(JSON.parse(process.argv[3]));
+  process.send(result, () => process.exit(0));
+} else {
+  await main();
+}

@@ -1,0 +1,80 @@
+import {
+  type Context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  propagation,
+  ROOT_CONTEXT,
+  type SpanContext,
+  trace,
+} from '@opentelemetry/api';
+import { suppressTracing, TraceState } from '@opentelemetry/core';
+import { B3Propagator } from '@opentelemetry/propagator-b3';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PROPAGATOR_NAMES, type PropagatorName } from './options.js';
+import { injector, TraceHeaderWriter } from './propagation.js';
+
+const hex = (length: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });
+
+/** Span contexts as they come: valid ones, all-zero and malformed ids, every flag, with and without trace state. */
+const spanContexts: fc.Arbitrary<SpanContext> = fc.record({
+  traceId: fc.oneof(hex(32), fc.constant('0'.repeat(32)), fc.constant('not-hex'), hex(31)),
+  spanId: fc.oneof(hex(16), fc.constant('0'.repeat(16)), hex(15)),
+  traceFlags: fc.constantFrom(0, 1, 2, 3, 255),
+  traceState: fc.option(
+    fc.constantFrom('vendor=a', 'a=1,b=2').map((s) => new TraceState(s)),
+    { nil: undefined },
+  ),
+});
+
+/** The contexts a span is started in: empty, with baggage, suppressed, or read from a B3 header with its debug flag. */
+const parents: fc.Arbitrary<Context> = fc.oneof(
+  fc.constant(ROOT_CONTEXT),
+  fc.constant(propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }))),
+  fc.constant(suppressTracing(ROOT_CONTEXT)),
+  fc.constant(
+    new B3Propagator().extract(
+      ROOT_CONTEXT,
+      { 'x-b3-traceid': 'a'.repeat(32), 'x-b3-spanid': 'b'.repeat(16), 'x-b3-flags': '1' },
+      defaultTextMapGetter,
+    ),
+  ),
+  fc.constant(
+    new B3Propagator().extract(ROOT_CONTEXT, { b3: `${'a'.repeat(32)}-${'b'.repeat(16)}-d` }, defaultTextMapGetter),
+  ),
+);
+
+const formats = fc.subarray([...PROPAGATOR_NAMES] as PropagatorName[]);
+
+describe('TraceHeaderWriter', () => {
+  it("writes exactly the headers OpenTelemetry's propagators write, for every format, span and context", () => {
+    fc.assert(
+      fc.property(formats, spanContexts, parents, (names, span, parent) => {
+        const written: Record<string, unknown> = {};
+        new TraceHeaderWriter(names).write(written, span, parent);
+        const expected: Record<string, unknown> = {};
+        injector(names).inject(trace.setSpanContext(parent, span), expected, defaultTextMapSetter);
+        expect(written).toEqual(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('writes the B3 debug flag a caller sent instead of a sampling decision', () => {
+    const parent = new B3Propagator().extract(
+      ROOT_CONTEXT,
+      { 'x-b3-traceid': 'a'.repeat(32), 'x-b3-spanid': 'b'.repeat(16), 'x-b3-flags': '1' },
+      defaultTextMapGetter,
+    );
+    const headers: Record<string, unknown> = {};
+    const span = { traceId: 'a'.repeat(32), spanId: 'c'.repeat(16), traceFlags: 1 };
+    new TraceHeaderWriter(['b3multi', 'b3']).write(headers, span, parent);
+    expect(headers).toEqual({
+      'x-b3-traceid': 'a'.repeat(32),
+      'x-b3-spanid': 'c'.repeat(16),
+      'x-b3-flags': '1',
+      b3: `${'a'.repeat(32)}-${'c'.repeat(16)}-1`,
+    });
+  });
+});
