@@ -8,7 +8,7 @@
 // `batch` calls at 32 in flight through one, then the other, `batches` times, counting its own CPU.
 // Variants: `undici` (a bare Pool), `undici-trace-headers` (the same with three constant headers the
 // size of x-request-id, traceparent and b3: what the headers alone cost), and meshes: `off` (tracing
-// off), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
+// off), `off-trace-headers` (tracing off, the caller sending those three headers), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
 // (tracecontext, baggage, b3multi), `no-formats` (spans and x-request-id, no trace headers).
 // `--sdk RATIO` starts sdk-node through startTracing at that sampling ratio first, for both variants.
 // Run `npx tsc -b tsconfig.build.json` first: it loads the built packages.
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 const DISCARD = { export: (_s, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
 const MESH_TRACING = {
   off: false,
+  'off-trace-headers': false,
   on: true,
   w3c: { propagators: ['tracecontext', 'baggage'] },
   b3multi: { propagators: ['tracecontext', 'baggage', 'b3multi'] },
@@ -51,8 +52,10 @@ async function client(kind, port, concurrency) {
     logger: false,
     tracing: MESH_TRACING[kind],
   });
+  const extra = kind === 'off-trace-headers';
   return async () => {
-    const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers: {}, body: null };
+    const headers = extra ? { ...TRACE_HEADERS } : {};
+    const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers, body: null };
     const { status, body } = await mesh.request(request);
     await body.dump();
     if (status !== 200) throw new Error(`status ${status}`);

@@ -1,5 +1,6 @@
 // Tracing across hops: one trace through three services, a span per retry attempt, and the headers each format puts on the wire.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { SpanKind } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -208,6 +209,33 @@ describe('tracing without an OpenTelemetry SDK', () => {
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(seenByC.map((h) => h['x-request-id'])).toEqual([id, id]);
     expect(seenByC[0]?.traceparent).toBeUndefined();
+  });
+  it('gives each call of mesh.request() its own request id when the caller sends one headers object twice, and leaves that object as it was', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const server = await mesh({ service: 'echo', logger: false });
+    const { address } = await server.listen((req: IncomingMessage, res: ServerResponse) => {
+      seen.push({ ...req.headers });
+      res.end('ok');
+    });
+    const client = await mesh({ service: 'caller', logger: false, discovery: { static: { echo: [address] } } });
+    const headers = { accept: 'text/plain' };
+    for (let i = 0; i < 2; i++) {
+      const answer = await client.request({
+        method: 'GET',
+        scheme: 'http',
+        authority: 'echo',
+        path: '/',
+        headers,
+        body: null,
+      });
+      expect(answer.status).toBe(200);
+      (answer.body as Readable).resume();
+    }
+    expect(headers).toEqual({ accept: 'text/plain' });
+    const [first, second] = seen.map((h) => h['x-request-id']);
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(second).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second).not.toBe(first);
   });
 });
 

@@ -7,3 +7,4 @@ export { causedBy, configError, ERROR_CODES, formatProblem, isWeftError, WeftErr
 export type { Handler, Layer } from './handler.js';
 export { compose } from './handler.js';
 export type { HeaderValue, RequestBody, ResponseBody, WeftHeaders, WeftRequest, WeftResponse } from './model.js';
+export { copyHeaders } from './model.js';

@@ -1,7 +1,7 @@
 // createMesh: one service's mesh — its options checked, its registry filled, its pipelines built, its adapters handed out.
 
 import { hostname } from 'node:os';
-import { type EndpointHealth, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
+import { copyHeaders, type EndpointHealth, WeftError, type WeftRequest, type WeftResponse } from '@weft/core';
 import { type PolicyInput, type PolicySnapshot, PolicyText } from '@weft/policy';
 import type { Credentials, WorkloadIdentity } from '@weft/security';
 import type { AxiosInstance, CreateAxiosDefaults } from 'axios';
@@ -474,7 +474,10 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       return server;
     },
     request(request, requestOptions = {}) {
-      return client.send(request, requestOptions.timeoutMs ?? 0, requestOptions.signal, requestOptions.weft);
+      // The pipeline writes into its request's headers (Host, x-request-id, the trace headers):
+      // into a copy, so a caller's headers object sent twice does not carry the first call's ids.
+      const own = { ...request, headers: copyHeaders(request.headers) };
+      return client.send(own, requestOptions.timeoutMs ?? 0, requestOptions.signal, requestOptions.weft);
     },
     stats: () => ({ outbound: outboundStats.view(), inbound: inboundStats.view(), security: securityStats.view() }),
     identity: () => identity?.current,

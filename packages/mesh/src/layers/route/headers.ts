@@ -1,5 +1,5 @@
 // Istio's header operations (set, add, remove) on a request's or a response's headers.
-import type { WeftHeaders } from '@weft/core';
+import { copyHeaders, type WeftHeaders } from '@weft/core';
 
 export interface HeaderOperations {
   set?: Record<string, string> | undefined;
@@ -9,7 +9,7 @@ export interface HeaderOperations {
 
 /** A copy of `headers` with the operations applied: set replaces, add appends, remove deletes. */
 export function applyHeaderOperations(headers: WeftHeaders, ops: HeaderOperations): WeftHeaders {
-  const out: WeftHeaders = { ...headers };
+  const out = copyHeaders(headers);
   for (const [name, value] of Object.entries(ops.set ?? {})) out[name.toLowerCase()] = value;
   for (const [name, value] of Object.entries(ops.add ?? {})) {
     const key = name.toLowerCase();

@@ -1,5 +1,5 @@
 // Istio's rewrite (uri prefix, regex rewrite, authority) and redirect, on weft's request model.
-import type { WeftRequest, WeftResponse } from '@weft/core';
+import { copyHeaders, type WeftRequest, type WeftResponse } from '@weft/core';
 import { compileRe2, type Re2 } from '@weft/policy';
 
 interface Rewrite {
@@ -47,7 +47,9 @@ export function rewrite(request: WeftRequest, r: Rewrite, uriPrefix: string | un
     path = `${re2(r.uriRegexRewrite.match).replaceAll(p, r.uriRegexRewrite.rewrite ?? '')}${query}`;
   }
   if (r.authority === undefined) return { ...request, path };
-  return { ...request, path, authority: r.authority, headers: { ...request.headers, host: r.authority } };
+  const headers = copyHeaders(request.headers);
+  headers.host = r.authority;
+  return { ...request, path, authority: r.authority, headers };
 }
 
 /** The redirect answer: Location built from the request and the route's redirect, status 301 unless said. */
