@@ -20,6 +20,7 @@ const DISCARD = { export: (_s, done) => done({ code: 0 }), shutdown: async () =>
 const MESH_TRACING = {
   off: false,
   'off-trace-headers': false,
+  'off-fresh-headers': false,
   on: true,
   w3c: { propagators: ['tracecontext', 'baggage'] },
   b3multi: { propagators: ['tracecontext', 'baggage', 'b3multi'] },
@@ -53,8 +54,29 @@ async function client(kind, port, concurrency) {
     tracing: MESH_TRACING[kind],
   });
   const extra = kind === 'off-trace-headers';
+  const fresh = kind === 'off-fresh-headers';
+  const { randomFillSync } = await import('node:crypto');
+  const bytes = Buffer.allocUnsafe(24 * 1024);
+  let text = '';
+  let at = 1 << 30;
+  const take = (n) => {
+    if (at + n > text.length) {
+      text = randomFillSync(bytes).toString('hex');
+      at = 0;
+    }
+    const s = text.slice(at, at + n);
+    at += n;
+    return s;
+  };
   return async () => {
-    const headers = extra ? { ...TRACE_HEADERS } : {};
+    let headers = {};
+    if (extra) headers = { ...TRACE_HEADERS };
+    else if (fresh) {
+      const line = `00-${take(32)}-${take(16)}-00`;
+      headers['x-request-id'] = take(36);
+      headers.traceparent = line;
+      headers.b3 = line.slice(3, 54);
+    }
     const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers, body: null };
     const { status, body } = await mesh.request(request);
     await body.dump();

@@ -18,6 +18,7 @@ const VARIANTS = {
   off: { tracing: false },
   'no-sdk': { tracing: true },
   'sdk-1': { tracing: true, samplingRatio: 0.01 },
+  'sdk-0': { tracing: true, samplingRatio: 0 },
   'sdk-100': { tracing: true, samplingRatio: 1 },
   // sdk-node started at 1 % but the mesh's tracing off: what the SDK's presence alone costs the process.
   'sdk-1-mesh-off': { tracing: false, samplingRatio: 0.01 },

@@ -13,20 +13,29 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PROPAGATOR_NAMES, type PropagatorName } from './options.js';
 import { injector, TraceHeaderWriter } from './propagation.js';
+import { PooledIdGenerator } from './sampling.js';
 
 const hex = (length: number) =>
   fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });
 
-/** Span contexts as they come: valid ones, all-zero and malformed ids, every flag, with and without trace state. */
-const spanContexts: fc.Arbitrary<SpanContext> = fc.record({
-  traceId: fc.oneof(hex(32), fc.constant('0'.repeat(32)), fc.constant('not-hex'), hex(31)),
-  spanId: fc.oneof(hex(16), fc.constant('0'.repeat(16)), hex(15)),
-  traceFlags: fc.constantFrom(0, 1, 2, 3, 255),
-  traceState: fc.option(
-    fc.constantFrom('vendor=a', 'a=1,b=2').map((s) => new TraceState(s)),
-    { nil: undefined },
-  ),
-});
+const ids = new PooledIdGenerator();
+
+/**
+ * Span contexts as they come: valid ones, all-zero and malformed ids, every flag, with and without
+ * trace state, and the new unsampled roots weft draws (which carry their traceparent).
+ */
+const spanContexts: fc.Arbitrary<SpanContext> = fc.oneof(
+  fc.nat().map((): SpanContext => ids.newRoot()),
+  fc.record({
+    traceId: fc.oneof(hex(32), fc.constant('0'.repeat(32)), fc.constant('not-hex'), hex(31)),
+    spanId: fc.oneof(hex(16), fc.constant('0'.repeat(16)), hex(15)),
+    traceFlags: fc.constantFrom(0, 1, 2, 3, 255),
+    traceState: fc.option(
+      fc.constantFrom('vendor=a', 'a=1,b=2').map((s) => new TraceState(s)),
+      { nil: undefined },
+    ),
+  }),
+);
 
 /** The contexts a span is started in: empty, with baggage, suppressed, or read from a B3 header with its debug flag. */
 const parents: fc.Arbitrary<Context> = fc.oneof(

@@ -116,15 +116,24 @@ export class TraceHeaderWriter {
   /** Writes `span` (the attempt's) as started in `context` (the call's parent: its suppression, B3 debug flag, baggage). */
   write(headers: Record<string, unknown>, span: SpanContext, context: Context): void {
     if (isTracingSuppressed(context)) return;
-    if (span instanceof OwnSpanContext || isSpanContextValid(span)) {
+    const own = span instanceof OwnSpanContext;
+    if (own || isSpanContextValid(span)) {
       const { traceId, spanId, traceFlags } = span;
+      // A new unsampled trace of weft's carries its traceparent, made with its ids (no trace state).
+      const line = own ? span.line : undefined;
       if (this.#traceContext) {
-        headers.traceparent = `00-${traceId}-${spanId}-${traceFlagsHex(traceFlags)}`;
+        headers.traceparent = line ?? `00-${traceId}-${spanId}-${traceFlagsHex(traceFlags)}`;
         if (span.traceState !== undefined) headers.tracestate = span.traceState.serialize();
       }
       if (this.#b3 || this.#b3multi) {
         const debug = context.getValue(B3_DEBUG_FLAG_KEY);
-        if (this.#b3) headers.b3 = `${traceId}-${spanId}-${debug || traceFlags & 1}`;
+        if (this.#b3) {
+          // `<trace id>-<span id>-0` is the traceparent without its first three characters and its last.
+          headers.b3 =
+            line !== undefined && debug === undefined
+              ? line.slice(3, line.length - 1)
+              : `${traceId}-${spanId}-${debug || traceFlags & 1}`;
+        }
         if (this.#b3multi) {
           headers['x-b3-traceid'] = traceId;
           headers['x-b3-spanid'] = spanId;

@@ -20,6 +20,16 @@ describe('PooledIdGenerator', () => {
     }
     expect(seen.size).toBe(1000);
   });
+
+  it('draws new roots whose traceparent is made of their own ids, unsampled, across refills', () => {
+    const ids = new PooledIdGenerator();
+    for (let i = 0; i < 3000; i++) {
+      const root = ids.newRoot();
+      expect(root.line).toBe(`00-${root.traceId}-${root.spanId}-00`);
+      expect(root.traceFlags).toBe(TraceFlags.NONE);
+      expect(ids.lastTraceWord).toBe(Number.parseInt(root.traceId.slice(-8), 16));
+    }
+  });
 });
 
 describe('TraceIdRatioSampler', () => {
