@@ -171,23 +171,31 @@ function sendWithin(call: RetryCall, limitMs: number): Promise<WeftResponse> {
   });
 }
 
+/** One attempt on the wire: the call's next layer, under the per-try limit when it is the shorter one. */
+function send(call: RetryCall): Promise<WeftResponse> {
+  const limitMs = call.policy.perTryTimeoutMs;
+  return limitMs === undefined || limitMs >= call.ctx.remainingMs()
+    ? call.next(call.request, call.ctx)
+    : sendWithin(call, limitMs);
+}
+
+/** What failed an attempt, for the loop to judge: AttemptFailed, retryable when the policy says so. */
+function failedWith(call: RetryCall, error: unknown): AttemptFailed {
+  return new AttemptFailed(call, error, undefined, shouldRetry(error, call.policy, call.ctx, call.request.method));
+}
+
 /** One attempt: resolves with a response to hand back, or rejects with AttemptFailed for the loop to judge. */
 function attempt(call: RetryCall): Promise<WeftResponse> {
-  const { ctx, policy } = call;
-  const limitMs = policy.perTryTimeoutMs;
   let pending: Promise<WeftResponse>;
   try {
-    pending =
-      limitMs === undefined || limitMs >= ctx.remainingMs() ? call.next(call.request, ctx) : sendWithin(call, limitMs);
+    pending = send(call);
   } catch (error) {
-    return Promise.reject(
-      new AttemptFailed(call, error, undefined, shouldRetry(error, policy, ctx, call.request.method)),
-    );
+    return Promise.reject(failedWith(call, error));
   }
   return pending.then(
     (response) => judged(call, response),
     (error: unknown) => {
-      throw new AttemptFailed(call, error, undefined, shouldRetry(error, policy, ctx, call.request.method));
+      throw failedWith(call, error);
     },
   );
 }
@@ -367,16 +375,35 @@ function run(
     done();
     return settle(error);
   };
-  // The first attempt goes outside p-retry: most calls end with it, and p-retry's loop costs
-  // about a microsecond a call. Only a retryable failure starts the loop, for the retries left.
-  return attempt(call).then(finish, (error: unknown) => {
+  // Only a retryable failure of the first attempt starts p-retry's loop, for the retries left.
+  const retryAfter = (error: unknown): Promise<WeftResponse> | WeftResponse => {
     if (!(error instanceof AttemptFailed) || !error.retryable) return fail(error);
     const first = { error, attemptNumber: 1, retriesLeft: policy.attempts } as unknown as RetryContext;
     return onFailedAttempt(first).then(() => {
       call.attemptsBefore = 1;
       return pRetry(() => attempt(call), optionsFor(policy.attempts - 1)).then(finish, fail);
     }, fail);
-  });
+  };
+  // The first attempt goes outside p-retry (its loop costs about a microsecond a call), and is
+  // judged and finished in one step: most calls end with it.
+  let pending: Promise<WeftResponse>;
+  try {
+    pending = send(call);
+  } catch (error) {
+    return Promise.reject(failedWith(call, error)).catch(retryAfter);
+  }
+  return pending.then(
+    (response) => {
+      let answer: WeftResponse;
+      try {
+        answer = judged(call, response);
+      } catch (error) {
+        return retryAfter(error);
+      }
+      return finish(answer);
+    },
+    (error: unknown) => retryAfter(failedWith(call, error)),
+  );
 }
 
 /** A streamed body is read up to the cap first: within it, the call is retried from a buffer; past it, sent once. */
