@@ -8,7 +8,7 @@
 // `batch` calls at 32 in flight through one, then the other, `batches` times, counting its own CPU.
 // Variants: `undici` (a bare Pool), `undici-trace-headers` (the same with three constant headers the
 // size of x-request-id, traceparent and b3: what the headers alone cost), and meshes: `off` (tracing
-// off), `off-trace-headers` (tracing off, the caller sending those three headers), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
+// off), `off-no-retries` (tracing off, a policy with retries off), `off-trace-headers` (tracing off, the caller sending those three headers), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
 // (tracecontext, baggage, b3multi), `no-formats` (spans and x-request-id, no trace headers).
 // `--sdk RATIO` starts sdk-node through startTracing at that sampling ratio first, for both variants.
 // Run `npx tsc -b tsconfig.build.json` first: it loads the built packages.
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 const DISCARD = { export: (_s, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
 const MESH_TRACING = {
   off: false,
+  'off-no-retries': false,
   'off-trace-headers': false,
   'off-fresh-headers': false,
   on: true,
@@ -33,13 +34,15 @@ const TRACE_HEADERS = {
 };
 
 async function client(kind, port, concurrency) {
-  if (kind === 'undici' || kind === 'undici-trace-headers') {
+  if (kind === 'undici' || kind === 'undici-trace-headers' || kind === 'undici-timeouts') {
     const { Pool } = await import('undici');
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency });
     const extra = kind === 'undici-trace-headers';
+    // As weft's transport sends a call with no deadline: both timeouts given with each request.
+    const timeouts = kind === 'undici-timeouts' ? { headersTimeout: 300_000, bodyTimeout: 300_000 } : {};
     return async () => {
       const headers = extra ? { host: 'bench', ...TRACE_HEADERS } : { host: 'bench' };
-      const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers });
+      const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers, ...timeouts });
       await body.dump();
       if (statusCode !== 200) throw new Error(`status ${statusCode}`);
     };
@@ -52,6 +55,7 @@ async function client(kind, port, concurrency) {
     connectionPool: { maxConnectionsPerEndpoint: concurrency },
     logger: false,
     tracing: MESH_TRACING[kind],
+    ...(kind === 'off-no-retries' ? { policy: [{ service: 'bench', retries: { attempts: 0 } }] } : {}),
   });
   const extra = kind === 'off-trace-headers';
   const fresh = kind === 'off-fresh-headers';

@@ -13,7 +13,7 @@ const PATH = '/json';
  * with (`connections: concurrency`): undici opens a second connection while the first finishes a
  * response, so with weft's default cap (128) a closed loop of 32 keeps 64 sockets, the bare Pool 32.
  */
-async function weftMesh(port, concurrency, policy, security = false, tracing = undefined) {
+async function weftMesh(port, concurrency, policy, security = false, tracing = undefined, metrics = true) {
   return createMesh({
     service: 'loadgen',
     discovery: { static: { bench: [{ address: `127.0.0.1:${port}`, labels: { version: 'v1' } }] } },
@@ -22,6 +22,7 @@ async function weftMesh(port, concurrency, policy, security = false, tracing = u
     security,
     ...(policy === undefined ? {} : { policy }),
     ...(tracing === undefined ? {} : { tracing }),
+    ...(metrics ? {} : { metrics }),
   });
 }
 
@@ -125,6 +126,11 @@ export async function makeClient(kind, port, concurrency) {
       // mesh.request() as weft-request, with tracing off, or on under sdk-node at 1 % / 100 % (bench/tracing.mjs).
       await startBenchTracing(kind, 'loadgen');
       const mesh = await weftMesh(port, concurrency, undefined, false, kind !== 'weft-untraced');
+      return meshRequestClient(mesh, {}, true);
+    }
+    case 'weft-no-telemetry': {
+      // mesh.request() with every kind of telemetry off: no tracing, no metrics, no access logs.
+      const mesh = await weftMesh(port, concurrency, undefined, false, false, false);
       return meshRequestClient(mesh, {}, true);
     }
     case 'weft-request':

@@ -30,6 +30,9 @@ export const PAIRS = {
   tracing: { side: 'client', server: 'node-http', plain: 'weft-untraced', weft: 'weft-request', goal: 0.95 },
   'tracing-1': { side: 'client', server: 'node-http', plain: 'weft-untraced', weft: 'weft-traced-1', goal: 0.9 },
   'tracing-100': { side: 'client', server: 'node-http', plain: 'weft-untraced', weft: 'weft-traced-100', goal: 0.5 },
+  // Issue 7's pair: all telemetry off (no tracing, no metrics) against full telemetry (metrics, and
+  // tracing under sdk-node at 1 %; access logs off in both).
+  'telemetry-1': { side: 'client', server: 'node-http', plain: 'weft-no-telemetry', weft: 'weft-traced-1', goal: 0.9 },
   'express-tracing': {
     side: 'server',
     client: 'undici',

@@ -150,6 +150,26 @@ describe('Istio standard metrics', () => {
     expect(source).not.toContain('reporter="destination"');
   });
 
+  it('records no Istio series on either side with metrics: false, and still answers the calls', async () => {
+    const back = await mesh({ service: 'backend', logger: false, metrics: false });
+    const server = await backend(back);
+    const front = await mesh({
+      service: 'frontend',
+      discovery: { static: { backend: [server.address] } },
+      logger: false,
+      metrics: false,
+    });
+    const res = await front.fetch('http://backend/items/1');
+    expect(res.status).toBe(200);
+    await res.text();
+    for (const text of [await front.metrics(), await back.metrics()]) {
+      expect(find(parse(text), 'istio_requests_total', {})).toEqual([]);
+      expect(find(parse(text), 'istio_request_duration_milliseconds_count', {})).toEqual([]);
+    }
+    // The calls are still counted where weft needs them (mesh.stats(), hedging's latency quantiles).
+    expect(front.stats().outbound[0]?.requests).toBe(1);
+  });
+
   it('names both principals and mutual_tls with mTLS on', async () => {
     const ca = await CertificateAuthority.create();
     const back = await mesh({ service: 'backend', security: { identity: { ca } }, logger: false });

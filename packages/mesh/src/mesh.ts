@@ -290,7 +290,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   };
   const sourceReporter = new SourceReporter(self);
   const destinationReporter = new DestinationReporter(self, registry.qualify(resolved.service));
-  const outboundStats = new TrafficStats(sourceReporter);
+  const outboundStats = new TrafficStats(resolved.metrics ? sourceReporter : undefined);
   const breaker = breakers({
     policyFor: breakerPolicyResolver(
       resolved.breaker.everyDestination === undefined
@@ -301,7 +301,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
   });
   const outlier = outlierDetection({ policyFor: outlierPolicyFromDestinationRule });
   const limits = poolLimits({ policyFor: poolLimitsFromDestinationRule });
-  const inboundStats = new TrafficStats(destinationReporter);
+  const inboundStats = new TrafficStats(resolved.metrics ? destinationReporter : undefined);
   const transport = new Transport({
     maxConnectionsPerEndpoint: resolved.maxConnectionsPerEndpoint,
     idleTimeoutMs: resolved.idleTimeoutMs,

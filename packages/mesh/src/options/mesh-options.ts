@@ -155,6 +155,12 @@ export interface MeshOptions {
    * without an OpenTelemetry SDK the spans are the API's no-op. `false` turns it all off.
    */
   tracing?: boolean | TracingOptions;
+  /**
+   * Istio's standard metrics (`istio_requests_total`, the duration and size histograms) for every
+   * call in and out, on `mesh.metrics()` and the admin endpoint (docs/metrics.md). On by default;
+   * `false` records none of them (weft's own gauges, such as breaker state, stay).
+   */
+  metrics?: boolean;
   /** Where weft logs (TLS refusals at warn, authorization denials at info): a pino logger, or `false`. Default: pino to stderr at `$WEFT_LOG_LEVEL` or `warn`. */
   logger?: false | Logger;
   /**
@@ -250,6 +256,8 @@ export interface ResolvedMeshOptions {
   logger: Logger;
   /** `undefined` when tracing is off. */
   tracing: ResolvedTracing | undefined;
+  /** Whether calls are recorded into Istio's standard metrics. */
+  metrics: boolean;
   /** `undefined` when off. */
   accessLog: { sample: number; logger: AccessLogger } | undefined;
 }
@@ -420,6 +428,7 @@ const schema = z.strictObject({
       }),
     ])
     .optional(),
+  metrics: z.boolean().optional(),
   tracing: z
     .union([
       z.boolean(),
@@ -519,6 +528,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     escapedSlashes: (typeof o.security === 'object' ? o.security.escapedSlashes : undefined) ?? 'KEEP_UNCHANGED',
     logger: o.logger === false ? SILENT : (o.logger ?? defaultLogger()),
     tracing: resolveTracing(o.tracing as boolean | TracingOptions | undefined),
+    metrics: o.metrics ?? true,
     accessLog:
       o.accessLog === undefined || o.accessLog === false
         ? undefined
