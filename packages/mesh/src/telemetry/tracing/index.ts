@@ -1,5 +1,5 @@
 // Tracing: spans for every call through @opentelemetry/api, W3C and B3 propagation, x-request-id, carried across a hop.
-import { type Context, type Span, trace } from '@opentelemetry/api';
+import { type Context, ProxyTracerProvider, type Span, type TracerProvider, trace } from '@opentelemetry/api';
 import type { Layer, ServerCallContext } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { TRACER_NAME, type TracingParts, traceAttempts, traceCalls, traceInbound } from './layer.js';
@@ -33,6 +33,14 @@ export interface Tracing {
 /** A span not to be recorded, made as the SDK startTracing started would make it, while it is the global one. */
 const unrecordedByStartedSdk = (parent: Context): Span | undefined => startedSampling.current?.unrecorded(parent);
 
+/** The API's no-op provider: what a ProxyTracerProvider delegates to until an SDK registers. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** Whether spans from `provider` are the API's no-op for now (a proxy with no SDK behind it yet). */
+function noopWhile(provider: TracerProvider): () => boolean {
+  return provider instanceof ProxyTracerProvider ? () => provider.getDelegate() === NOOP_PROVIDER : () => false;
+}
+
 /**
  * Builds the tracing layers. The tracer comes from the option's provider or the global one: the
  * global tracer is a proxy that follows an SDK registered later, and is the API's no-op until then.
@@ -43,6 +51,7 @@ export function tracing(options: ResolvedTracing, mayCallOut: () => boolean = ()
   const parts: TracingParts = {
     tracer: provider.getTracer(TRACER_NAME),
     unrecorded: options.tracerProvider === undefined ? unrecordedByStartedSdk : undefined,
+    noop: noopWhile(provider),
     inject: new TraceHeaderWriter(options.propagators),
     extract: extractor(),
   };

@@ -73,6 +73,11 @@ export interface TracingParts {
    * when the tracer must make it (see OwnSampling: only for the SDK startTracing started).
    */
   unrecorded?: ((parent: Context) => Span | undefined) | undefined;
+  /**
+   * Whether the tracer is the API's no-op (no SDK registered, yet): a span started in the root
+   * context would then be the empty one, which carries nothing, and is not made at all.
+   */
+  noop: () => boolean;
   /** Writes the configured formats on outbound calls. */
   inject: TraceHeaderWriter;
   /** Reads every format from inbound calls. */
@@ -135,7 +140,7 @@ function endWithError(span: Span, error: unknown, events: boolean): void {
  * The call carries the caller's x-request-id, else the inbound call's, else a new one (the edge).
  */
 export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
-  const { tracer, unrecorded } = parts;
+  const { tracer, unrecorded, noop } = parts;
   return {
     role: 'trace-call',
     wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
@@ -153,6 +158,8 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
         if (parent === ROOT_CONTEXT || trace.getSpan(parent) === undefined) {
           parent = inbound?.traceContext ?? parent;
         }
+        // No SDK and nothing came in: no trace to carry (the x-request-id above still goes on).
+        if (parent === ROOT_CONTEXT && noop()) return next(request, ctx);
         const span =
           unrecorded?.(parent) ??
           tracer.startSpan(`${methodOf(request.method)} ${request.authority}`, { kind: SpanKind.INTERNAL }, parent);
@@ -268,7 +275,7 @@ function attemptAttributes(span: Span, ctx: ClientCallContext): void {
  * the application sees). Both are kept on the call for the outbound calls made while handling it.
  */
 export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
-  const { tracer, extract, unrecorded } = parts;
+  const { tracer, extract, unrecorded, noop } = parts;
   return {
     role: 'trace-inbound',
     wrap(next: Handler<ServerCallContext>): Handler<ServerCallContext> {
@@ -282,6 +289,7 @@ export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
         }
         call.requestId = requestId;
         const parent = extract.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+        if (parent === ROOT_CONTEXT && noop()) return next(request, ctx);
         const method = methodOf(request.method);
         const span = unrecorded?.(parent) ?? tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
         const recording = span.isRecording();
