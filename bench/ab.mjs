@@ -13,10 +13,11 @@
 // `--sdk RATIO` starts sdk-node through startTracing at that sampling ratio first, for both variants.
 // Run `npx tsc -b tsconfig.build.json` first: it loads the built packages.
 import { fork } from 'node:child_process';
-import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { listenJson } from './json-server.mjs';
+import { median } from './stats.mjs';
+import { DISCARD } from './tracing.mjs';
 
-const DISCARD = { export: (_s, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
 const MESH_TRACING = {
   off: false,
   'off-no-retries': false,
@@ -115,12 +116,6 @@ async function child({ a, b, port, batches, batch, concurrency, sdk }) {
   return cpu;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 async function main() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -137,13 +132,8 @@ async function main() {
   const batch = Number(values.batch ?? 10_000);
   const procs = Number(values.procs ?? 3);
   const sdk = values.sdk === undefined ? undefined : Number(values.sdk);
-  const body = JSON.stringify({ message: 'hello from the weft bench', id: 123456, ok: true });
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
+  const server = await listenJson();
+  const { port } = server;
   const diffs = [];
   for (let p = 0; p < procs; p++) {
     const args = { a, b, port, batches, batch, concurrency: 32, sdk };

@@ -9,8 +9,10 @@
 // move the figures much less than they move a throughput ratio. Variants alternate between
 // repetitions; the report gives each variant's median and its spread.
 import { fork } from 'node:child_process';
-import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { listenJson } from './json-server.mjs';
+import { median } from './stats.mjs';
+import { DISCARD } from './tracing.mjs';
 
 const VARIANTS = {
   // A bare undici Pool, no mesh: the floor the client pipeline is measured against.
@@ -27,15 +29,6 @@ const VARIANTS = {
   'sdk-1-b3multi': { tracing: { propagators: ['tracecontext', 'baggage', 'b3multi'] }, samplingRatio: 0.01 },
 };
 const DEFAULTS = { calls: 100_000, warmup: 20_000, reps: 5, concurrency: 32 };
-
-/** An exporter that drops every batch: the cost measured is weft's and the SDK's, not a collector's. */
-const DISCARD = {
-  export(_spans, done) {
-    done({ code: 0 });
-  },
-  shutdown: async () => {},
-  forceFlush: async () => {},
-};
 
 async function child({ variant, port, calls, warmup, concurrency }) {
   const { tracing, samplingRatio, bare } = VARIANTS[variant];
@@ -105,12 +98,6 @@ function runChild(args) {
   });
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -128,13 +115,8 @@ async function main() {
   const names = values.only === undefined ? Object.keys(VARIANTS) : values.only.split(',');
   for (const name of names) if (!(name in VARIANTS)) throw new Error(`unknown variant ${name}`);
 
-  const body = JSON.stringify({ message: 'hello from the weft bench', id: 123456, ok: true });
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
+  const server = await listenJson();
+  const { port } = server;
 
   const results = Object.fromEntries(names.map((n) => [n, []]));
   for (let rep = 0; rep < reps; rep++) {

@@ -4,6 +4,7 @@
 // headers in undici and on the socket is not in it (bench/ab.mjs measures the whole client).
 //   node bench/tracing-layers.mjs [--ratio 0.01] [--calls 1000000] [--propagators tracecontext,baggage,b3]
 import { parseArgs } from 'node:util';
+import { DISCARD } from './tracing.mjs';
 
 const { values } = parseArgs({
   options: { ratio: { type: 'string' }, calls: { type: 'string' }, propagators: { type: 'string' } },
@@ -16,7 +17,6 @@ const { tracing, resolveTracing } = await import(new URL('telemetry/tracing/inde
 const { ClientCallContext } = await import(new URL('client/context.js', DIST).href);
 const { compose } = await import('@weft/core');
 
-const DISCARD = { export: (_s, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
 await startTracing({ service: 'bench', samplingRatio: ratio, exporter: DISCARD });
 const options = resolveTracing(values.propagators ? { propagators: values.propagators.split(',') } : true);
 const t = tracing(options);

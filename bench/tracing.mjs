@@ -1,7 +1,7 @@
 // Tracing for the bench's tracing pairs: weft's startTracing (sdk-node, parent-based ratio sampling) with an exporter that drops spans.
 
 /** An exporter that takes every batch and keeps nothing: the cost measured is weft's and the SDK's, not a collector's. */
-const DISCARD = {
+export const DISCARD = {
   export(_spans, done) {
     done({ code: 0 });
   },
