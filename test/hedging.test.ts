@@ -1,4 +1,5 @@
 // Hedging: a backup attempt to another endpoint when the first is slow; the first answer wins.
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import { mesh, upstream } from './support/lifecycle.js';
 
@@ -39,6 +40,42 @@ describe('hedging', () => {
     await expect.poll(() => aborted.length).toBe(slow.seen.length);
     expect(slow.seen.length).toBeGreaterThan(0);
     expect(fast.seen).toHaveLength(4);
+  });
+
+  it("gives both attempts of a hedged call the call's trace: a span each and their own traceparent", async () => {
+    const traceparents: (string | undefined)[] = [];
+    const slow = await upstream('slow', (req, res) => {
+      traceparents.push(req.headers.traceparent as string | undefined);
+      setTimeout(() => res.end('slow'), 1_000).unref();
+    });
+    const fast = await upstream('fast', (req, res) => {
+      traceparents.push(req.headers.traceparent as string | undefined);
+      res.end('fast');
+    });
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const m = await mesh({
+      service: 'productpage',
+      discovery: { static: { reviews: [slow.address, fast.address] } },
+      policy: hedged('50ms'),
+      tracing: { tracerProvider },
+    });
+    // A call whose first attempt goes to the slow endpoint is hedged (round robin: one of any two calls).
+    for (let i = 0; i < 2; i++) {
+      traceparents.length = 0;
+      const res = await m.fetch(`http://reviews/${i}`);
+      expect(await res.text()).toBe('fast');
+      if (traceparents.length === 2) break;
+    }
+    expect(traceparents).toHaveLength(2);
+    const [first, backup] = traceparents.map((t) => /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(t ?? ''));
+    expect(first?.[1]).toBeDefined();
+    expect(backup?.[1]).toBe(first?.[1]);
+    expect(backup?.[2]).not.toBe(first?.[2]);
+    const attempts = exporter
+      .getFinishedSpans()
+      .filter((s) => s.name === 'GET' && s.spanContext().traceId === first?.[1]);
+    expect(attempts.map((s) => s.spanContext().spanId).sort()).toEqual([first?.[2], backup?.[2]].sort());
   });
 
   it('never hedges a POST, and a call can turn hedging off', async () => {

@@ -33,13 +33,13 @@ export interface WeftResponse {
 }
 
 /**
- * A copy of `headers` for layers to write into, built one name at a time. Not `{ ...headers }`:
+ * A copy of `headers` (its own names) for layers to write into, built one name at a time. Not `{ ...headers }`:
  * on Node 20, every name added to an object a spread made costs about 0.5 µs (measured; the
  * copy gets a map with no transitions to reuse), and the pipeline adds several (Host,
  * x-request-id, the trace headers).
  */
 export function copyHeaders(headers: WeftHeaders): WeftHeaders {
   const out: WeftHeaders = {};
-  for (const name in headers) out[name] = headers[name];
+  for (const name in headers) if (Object.hasOwn(headers, name)) out[name] = headers[name];
   return out;
 }

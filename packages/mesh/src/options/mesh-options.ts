@@ -158,7 +158,8 @@ export interface MeshOptions {
   /**
    * Istio's standard metrics (`istio_requests_total`, the duration and size histograms) for every
    * call in and out, on `mesh.metrics()` and the admin endpoint (docs/metrics.md). On by default;
-   * `false` records none of them (weft's own gauges, such as breaker state, stay).
+   * `false` records nothing per call: none of them, nor weft's per-destination retry and overflow
+   * counters (weft's gauges, such as breaker state, stay).
    */
   metrics?: boolean;
   /** Where weft logs (TLS refusals at warn, authorization denials at info): a pino logger, or `false`. Default: pino to stderr at `$WEFT_LOG_LEVEL` or `warn`. */

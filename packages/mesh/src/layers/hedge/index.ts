@@ -63,6 +63,9 @@ function attemptContext(ctx: ClientCallContext, signal: AbortSignal): ClientCall
   c.attempt = ctx.attempt;
   c.responseFlags = ctx.responseFlags;
   c.triedEndpoints = ctx.triedEndpoints === undefined ? undefined : [...ctx.triedEndpoints];
+  // The call's trace, so each of the two attempts gets its span and its trace headers.
+  c.traceSpan = ctx.traceSpan;
+  c.traceParent = ctx.traceParent;
   return c;
 }
 

@@ -386,24 +386,30 @@ function run(
   };
   // The first attempt goes outside p-retry (its loop costs about a microsecond a call), and is
   // judged and finished in one step: most calls end with it.
+  const failedFirst = (error: unknown): Promise<WeftResponse> | WeftResponse => {
+    let failure: AttemptFailed;
+    try {
+      failure = failedWith(call, error);
+    } catch (unjudged) {
+      return fail(unjudged);
+    }
+    return retryAfter(failure);
+  };
   let pending: Promise<WeftResponse>;
   try {
     pending = send(call);
   } catch (error) {
-    return Promise.reject(failedWith(call, error)).catch(retryAfter);
+    return Promise.reject(error).catch(failedFirst);
   }
-  return pending.then(
-    (response) => {
-      let answer: WeftResponse;
-      try {
-        answer = judged(call, response);
-      } catch (error) {
-        return retryAfter(error);
-      }
-      return finish(answer);
-    },
-    (error: unknown) => retryAfter(failedWith(call, error)),
-  );
+  return pending.then((response) => {
+    let answer: WeftResponse;
+    try {
+      answer = judged(call, response);
+    } catch (error) {
+      return retryAfter(error);
+    }
+    return finish(answer);
+  }, failedFirst);
 }
 
 /** A streamed body is read up to the cap first: within it, the call is retried from a buffer; past it, sent once. */

@@ -86,4 +86,32 @@ describe('TraceHeaderWriter', () => {
       b3: `${'a'.repeat(32)}-${'c'.repeat(16)}-1`,
     });
   });
+
+  it('leaves out a format it cannot write, with the others still written, and never throws', () => {
+    // A lone surrogate cannot be percent-encoded: W3CBaggagePropagator throws on it.
+    const parent = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'a\ud800' } }));
+    const headers: Record<string, unknown> = {};
+    const span = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 };
+    expect(() => new TraceHeaderWriter(['tracecontext', 'baggage']).write(headers, span, parent)).not.toThrow();
+    expect(headers).toEqual({ traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` });
+  });
+
+  it('unsets the headers of formats it does not write, so a forwarded inbound header does not go on stale', () => {
+    const headers: Record<string, unknown> = {
+      accept: 'text/plain',
+      'x-b3-traceid': 'c'.repeat(32),
+      'x-b3-spanid': 'd'.repeat(16),
+      'x-b3-parentspanid': 'e'.repeat(16),
+      'x-b3-sampled': '1',
+      traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01`,
+    };
+    const span = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 0 };
+    new TraceHeaderWriter(['tracecontext', 'b3']).write(headers, span, ROOT_CONTEXT);
+    expect(headers).toEqual({
+      accept: 'text/plain',
+      traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-00`,
+      b3: `${'a'.repeat(32)}-${'b'.repeat(16)}-0`,
+    });
+    expect(Object.keys(headers)).toContain('x-b3-traceid');
+  });
 });

@@ -4,6 +4,7 @@ import {
   type Context,
   createContextKey,
   defaultTextMapSetter,
+  diag,
   isSpanContextValid,
   type SpanContext,
   type TextMapPropagator,
@@ -113,7 +114,11 @@ export class TraceHeaderWriter {
     this.#baggage = names.includes('baggage') ? new W3CBaggagePropagator() : undefined;
   }
 
-  /** Writes `span` (the attempt's) as started in `context` (the call's parent: its suppression, B3 debug flag, baggage). */
+  /**
+   * Writes `span` (the attempt's) as started in `context` (the call's parent: its suppression, B3
+   * debug flag, baggage). As the composite propagator, a format that fails is left out with a
+   * warning and the others are still written: a call is never failed by its trace headers.
+   */
   write(headers: Record<string, unknown>, span: SpanContext, context: Context): void {
     if (isTracingSuppressed(context)) return;
     const own = span instanceof OwnSpanContext;
@@ -122,29 +127,70 @@ export class TraceHeaderWriter {
       // A new unsampled trace of weft's carries its traceparent, made with its ids (no trace state).
       const line = own ? span.line : undefined;
       if (this.#traceContext) {
-        headers.traceparent = line ?? `00-${traceId}-${spanId}-${traceFlagsHex(traceFlags)}`;
-        if (span.traceState !== undefined) headers.tracestate = span.traceState.serialize();
+        try {
+          headers.traceparent = line ?? `00-${traceId}-${spanId}-${traceFlagsHex(traceFlags)}`;
+          if (span.traceState) headers.tracestate = span.traceState.serialize();
+        } catch (error) {
+          warn('tracecontext', error);
+        }
       }
       if (this.#b3 || this.#b3multi) {
-        const debug = context.getValue(B3_DEBUG_FLAG_KEY);
-        if (this.#b3) {
-          // `<trace id>-<span id>-0` is the traceparent without its first three characters and its last.
-          headers.b3 =
-            line !== undefined && debug === undefined
-              ? line.slice(3, line.length - 1)
-              : `${traceId}-${spanId}-${debug || traceFlags & 1}`;
-        }
-        if (this.#b3multi) {
-          headers['x-b3-traceid'] = traceId;
-          headers['x-b3-spanid'] = spanId;
-          // B3: a debug flag stands for the sampling decision and is sent instead of it.
-          if (debug === '1') headers['x-b3-flags'] = '1';
-          else if (traceFlags !== undefined) headers['x-b3-sampled'] = (traceFlags & 1) === 1 ? '1' : '0';
+        try {
+          const debug = context.getValue(B3_DEBUG_FLAG_KEY);
+          if (this.#b3) {
+            // `<trace id>-<span id>-0` is the traceparent without its first three characters and its last.
+            headers.b3 =
+              line !== undefined && debug === undefined
+                ? line.slice(3, line.length - 1)
+                : `${traceId}-${spanId}-${debug || traceFlags & 1}`;
+          }
+          if (this.#b3multi) {
+            headers['x-b3-traceid'] = traceId;
+            headers['x-b3-spanid'] = spanId;
+            // B3: a debug flag stands for the sampling decision and is sent instead of it.
+            if (debug === '1') headers['x-b3-flags'] = '1';
+            else if (traceFlags !== undefined) headers['x-b3-sampled'] = (traceFlags & 1) === 1 ? '1' : '0';
+          }
+        } catch (error) {
+          warn('b3', error);
         }
       }
+      this.#dropStale(headers);
     }
-    this.#baggage?.inject(context, headers, defaultTextMapSetter);
+    if (this.#baggage !== undefined) {
+      try {
+        this.#baggage.inject(context, headers, defaultTextMapSetter);
+      } catch (error) {
+        warn('baggage', error);
+      }
+    }
   }
+
+  /**
+   * A format not written must not go on stale: a caller that forwards its inbound headers would
+   * otherwise send its own caller's span as the parent in that format. Unset, not deleted (a
+   * deleted name slows every later read of the object); undici skips a header whose value is undefined.
+   */
+  #dropStale(headers: Record<string, unknown>): void {
+    if (!this.#traceContext) {
+      if (headers.traceparent !== undefined) headers.traceparent = undefined;
+      if (headers.tracestate !== undefined) headers.tracestate = undefined;
+    }
+    if (!this.#b3 && headers.b3 !== undefined) headers.b3 = undefined;
+    if (!this.#b3multi) {
+      if (headers['x-b3-traceid'] !== undefined) headers['x-b3-traceid'] = undefined;
+      if (headers['x-b3-spanid'] !== undefined) headers['x-b3-spanid'] = undefined;
+      if (headers['x-b3-parentspanid'] !== undefined) headers['x-b3-parentspanid'] = undefined;
+      if (headers['x-b3-sampled'] !== undefined) headers['x-b3-sampled'] = undefined;
+      if (headers['x-b3-flags'] !== undefined) headers['x-b3-flags'] = undefined;
+    }
+  }
+}
+
+function warn(format: string, error: unknown): void {
+  diag.warn(
+    `weft: the ${format} trace headers were not written: ${error instanceof Error ? error.message : String(error)}`,
+  );
 }
 
 /** traceparent's flags field as the W3C propagator writes it. */

@@ -121,7 +121,8 @@ export class PooledIdGenerator implements IdGenerator {
 /**
  * The context of a span weft made from ids it drew itself (valid by construction), so writing it
  * into headers skips the id checks a span context from elsewhere gets. A new unsampled trace's
- * carries its traceparent (`line`), which is also its B3 header from the fourth character on.
+ * carries its traceparent (`line`), which is also its B3 header from the fourth character on:
+ * only PooledIdGenerator.newRoot() gives one, with flags NONE and no trace state.
  */
 export class OwnSpanContext implements SpanContext {
   constructor(
