@@ -125,7 +125,7 @@ export class TraceHeaderWriter {
     if (own || isSpanContextValid(span)) {
       const { traceId, spanId, traceFlags } = span;
       // A new unsampled trace of weft's carries its traceparent, made with its ids (no trace state).
-      const line = own ? span.line : undefined;
+      const line = own && traceFlags === 0 && span.traceState === undefined ? span.line : undefined;
       if (this.#traceContext) {
         try {
           headers.traceparent = line ?? `00-${traceId}-${spanId}-${traceFlagsHex(traceFlags)}`;
