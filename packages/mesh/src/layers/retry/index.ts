@@ -384,8 +384,7 @@ function run(
       return pRetry(() => attempt(call), optionsFor(policy.attempts - 1)).then(finish, fail);
     }, fail);
   };
-  // The first attempt goes outside p-retry (its loop costs about a microsecond a call), and is
-  // judged and finished in one step: most calls end with it.
+  // A failure of the first attempt, judged; a failure that cannot be judged still settles the budget.
   const failedFirst = (error: unknown): Promise<WeftResponse> | WeftResponse => {
     let failure: AttemptFailed;
     try {
@@ -395,6 +394,8 @@ function run(
     }
     return retryAfter(failure);
   };
+  // The first attempt goes outside p-retry (its loop costs about a microsecond a call), and is
+  // judged and finished in one step: most calls end with it.
   let pending: Promise<WeftResponse>;
   try {
     pending = send(call);
