@@ -5,15 +5,39 @@ import {
   propagation,
   ROOT_CONTEXT,
   type SpanContext,
+  type TextMapPropagator,
   trace,
 } from '@opentelemetry/api';
-import { suppressTracing, TraceState } from '@opentelemetry/core';
-import { B3Propagator } from '@opentelemetry/propagator-b3';
+import {
+  CompositePropagator,
+  suppressTracing,
+  TraceState,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
+import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PROPAGATOR_NAMES, type PropagatorName } from './options.js';
-import { injector, TraceHeaderWriter } from './propagation.js';
+import { TraceHeaderWriter } from './propagation.js';
 import { PooledIdGenerator } from './sampling.js';
+
+/** The reference: each format's OpenTelemetry propagator, composed in the configured order. */
+function injector(names: readonly PropagatorName[]): TextMapPropagator {
+  const of = (name: PropagatorName): TextMapPropagator => {
+    switch (name) {
+      case 'tracecontext':
+        return new W3CTraceContextPropagator();
+      case 'baggage':
+        return new W3CBaggagePropagator();
+      case 'b3':
+        return new B3Propagator({ injectEncoding: B3InjectEncoding.SINGLE_HEADER });
+      case 'b3multi':
+        return new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+    }
+  };
+  return new CompositePropagator({ propagators: names.map(of) });
+}
 
 const hex = (length: number) =>
   fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });

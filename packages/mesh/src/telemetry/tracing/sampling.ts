@@ -20,6 +20,15 @@ const SPAN_AT = 36;
 const LINE_LENGTH = 55;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
+/** Writes `count` bytes of `bytes` from `from` as lower-case hex into `chars` at `at` (the id pools' text). */
+export function writeHex(chars: Buffer, at: number, bytes: Buffer, from: number, count: number): void {
+  for (let j = 0; j < count; j++) {
+    const byte = bytes[from + j] as number;
+    chars[at + 2 * j] = HEX[byte >> 4] as number;
+    chars[at + 2 * j + 1] = HEX[byte & 0x0f] as number;
+  }
+}
+
 /**
  * Trace and span ids from the system's CSPRNG, drawn 32 KiB at a time and written out once as
  * entries of text, `00-<trace id>-<span id>-00`: a new root's trace id, span id, traceparent and
@@ -101,16 +110,8 @@ export class PooledIdGenerator implements IdGenerator {
       chars[out + 54] = 0x30;
       chars[out + 55] = 0x0a; // spare
       const from = i * ENTRY_BYTES;
-      for (let j = 0; j < 16; j++) {
-        const byte = bytes[from + j] as number;
-        chars[out + TRACE_AT + 2 * j] = HEX[byte >> 4] as number;
-        chars[out + TRACE_AT + 2 * j + 1] = HEX[byte & 0x0f] as number;
-      }
-      for (let j = 0; j < 8; j++) {
-        const byte = bytes[from + 16 + j] as number;
-        chars[out + SPAN_AT + 2 * j] = HEX[byte >> 4] as number;
-        chars[out + SPAN_AT + 2 * j + 1] = HEX[byte & 0x0f] as number;
-      }
+      writeHex(chars, out + TRACE_AT, bytes, from, 16);
+      writeHex(chars, out + SPAN_AT, bytes, from + 16, 8);
       out += ENTRY_CHARS;
     }
     this.#text = chars.toString('latin1');
