@@ -45,6 +45,9 @@ export interface TransportOptions {
   tls?: ClientTls;
 }
 
+/** The TLS server name given to undici for pools that never use it (see the handler). */
+const UNUSED_SERVERNAME = 'weft.unused';
+
 /** How long a DestinationRule's TLS files that could not be read wait before they are read again. */
 const RETRY_TLS_FILES_MS = 5_000;
 
@@ -266,6 +269,11 @@ export class Transport {
     }
     const d = this.#destination(ctx as TransportContext);
     let pool = d.byEndpoint.get(endpoint);
+    // What undici is told the TLS server name is. A pool whose connections weft opens itself (mTLS,
+    // TLS a rule originates) or that speaks plaintext never uses it, so it gets a constant: without
+    // one, undici works it out from the Host header on every request (an IP check, ~0.15 µs).
+    // undici's own TLS connector (https:// pass-through) takes it from the Host header, for SNI.
+    let servername: string | undefined = UNUSED_SERVERNAME;
     if (pool === undefined) {
       const mode = d.tls?.mode;
       if (mode === 'SIMPLE' || mode === 'MUTUAL') {
@@ -288,36 +296,36 @@ export class Transport {
         const origin = request.scheme === 'http' ? `http://${endpoint.address}` : `https://${endpoint.address}`;
         pool = this.#pool(d, origin, origin);
         if (request.scheme === 'http') d.byEndpoint.set(endpoint, pool);
+        else servername = undefined;
       }
     }
     const remaining = ctx.remainingMs();
     const waitMs =
       remaining === Number.POSITIVE_INFINITY ? this.#options.noDeadlineHeadersTimeoutMs : Math.max(1, remaining);
-    return pool
-      .request({
-        method: request.method as 'GET',
-        path: request.path,
-        headers: forwardable(request.headers, request.authority, remaining, this.#options.peer) as Record<
-          string,
-          string | string[]
-        >,
-        body: request.body,
-        // maxRequestsPerConnection 1: every request closes its connection (Connection: close).
-        reset: d.config.closeEachConnection ? true : undefined,
-        signal: ctx.signal,
-        headersTimeout: waitMs,
-        bodyTimeout: waitMs,
-      })
-      .then(
-        (res): WeftResponse => ({
-          status: res.statusCode,
-          headers: res.headers as WeftHeaders,
-          body: res.body,
-        }),
-        (error: unknown) => {
-          throw toWeftError(ctx.signal?.aborted ? abortReason(ctx.signal.reason) : error, ctx);
-        },
-      );
+    const options = {
+      method: request.method as 'GET',
+      path: request.path,
+      headers: forwardable(request.headers, request.authority, remaining, this.#options.peer) as Record<
+        string,
+        string | string[]
+      >,
+      body: request.body,
+      servername,
+      // maxRequestsPerConnection 1: every request closes its connection (Connection: close).
+      reset: d.config.closeEachConnection ? true : undefined,
+      signal: ctx.signal,
+      headersTimeout: waitMs,
+      bodyTimeout: waitMs,
+    };
+    // undici's callback form, settling one promise of our own: its promise form would add a
+    // second promise and a turn of the microtask queue to every call.
+    const target = pool;
+    return new Promise<WeftResponse>((resolve, reject) => {
+      target.request(options, (error, res) => {
+        if (error === null) resolve({ status: res.statusCode, headers: res.headers as WeftHeaders, body: res.body });
+        else reject(toWeftError(ctx.signal?.aborted ? abortReason(ctx.signal.reason) : error, ctx));
+      });
+    });
   };
 
   /** Every open pool: its destination and endpoint, and what it holds. */
