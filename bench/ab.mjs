@@ -9,14 +9,39 @@
 // Variants: `undici` (a bare Pool), `undici-trace-headers` (the same with three constant headers the
 // size of x-request-id, traceparent and b3: what the headers alone cost), and meshes: `off` (tracing
 // off), `off-no-retries` (tracing off, a policy with retries off), `off-trace-headers` (tracing off, the caller sending those three headers), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
-// (tracecontext, baggage, b3multi), `no-formats` (spans and x-request-id, no trace headers).
+// (tracecontext, baggage, b3multi), `no-formats` (spans and x-request-id, no trace headers); over mutual TLS
+// to a node:https server of this process that asks for a client certificate: `undici-mtls` (the mtls pair's
+// bare client), `mtls` (a mesh with mTLS on, as the mtls pair's client) and `mtls-off` (the same, tracing off).
 // `--sdk RATIO` starts sdk-node through startTracing at that sampling ratio first, for both variants.
 // Run `npx tsc -b tsconfig.build.json` first: it loads the built packages.
 import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { listenJson } from './json-server.mjs';
+import { ANSWER, listenJson } from './json-server.mjs';
 import { median } from './stats.mjs';
+import { benchCredentials } from './tls.mjs';
 import { DISCARD } from './tracing.mjs';
+
+/** node:https answering ANSWER to clients with a certificate of a new CA (in WEFT_CA_DIR, which the children inherit). */
+async function listenMtls() {
+  const { CertificateAuthority } = await import('@weft/security');
+  const { createServer } = await import('node:https');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = join(mkdtempSync(join(tmpdir(), 'weft-ab-')), 'ca');
+  await (await CertificateAuthority.create()).save(dir);
+  process.env.WEFT_CA_DIR = dir;
+  const c = await benchCredentials('bench');
+  const server = createServer(
+    { key: c.key, cert: c.cert, ca: c.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(ANSWER) });
+      res.end(ANSWER);
+    },
+  );
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port, close: () => server.close() };
+}
 
 const MESH_TRACING = {
   off: false,
@@ -27,6 +52,8 @@ const MESH_TRACING = {
   w3c: { propagators: ['tracecontext', 'baggage'] },
   b3multi: { propagators: ['tracecontext', 'baggage', 'b3multi'] },
   'no-formats': { propagators: [] },
+  mtls: true,
+  'mtls-off': false,
 };
 const TRACE_HEADERS = {
   'x-request-id': 'a5e0d6c4-8a47-4c4a-9b38-2c0f6c9b1e11',
@@ -34,7 +61,21 @@ const TRACE_HEADERS = {
   b3: '0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0',
 };
 
-async function client(kind, port, concurrency) {
+async function client(kind, port, concurrency, tlsPort) {
+  if (kind === 'undici-mtls') {
+    // The mtls pair's bare client: an undici Pool over mutual TLS, the chain checked, no identity check.
+    const { Pool } = await import('undici');
+    const c = await benchCredentials('loadgen');
+    const pool = new Pool(`https://127.0.0.1:${tlsPort}`, {
+      connections: concurrency,
+      connect: { key: c.key, cert: c.cert, ca: c.ca, checkServerIdentity: () => undefined },
+    });
+    return async () => {
+      const { statusCode, body } = await pool.request({ method: 'GET', path: '/json' });
+      await body.dump();
+      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+    };
+  }
   if (kind === 'undici' || kind === 'undici-trace-headers' || kind === 'undici-timeouts') {
     const { Pool } = await import('undici');
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency });
@@ -50,11 +91,13 @@ async function client(kind, port, concurrency) {
   }
   if (!(kind in MESH_TRACING)) throw new Error(`unknown variant ${kind}`);
   const { createMesh } = await import('@weft/mesh');
+  const mtls = kind === 'mtls' || kind === 'mtls-off';
   const mesh = await createMesh({
     service: 'loadgen',
-    discovery: { static: { bench: [`127.0.0.1:${port}`] } },
+    discovery: { static: { bench: [`127.0.0.1:${mtls ? tlsPort : port}`] } },
     connectionPool: { maxConnectionsPerEndpoint: concurrency },
     logger: false,
+    security: mtls ? { identity: { caDir: process.env.WEFT_CA_DIR } } : false,
     tracing: MESH_TRACING[kind],
     ...(kind === 'off-no-retries' ? { policy: [{ service: 'bench', retries: { attempts: 0 } }] } : {}),
   });
@@ -89,12 +132,12 @@ async function client(kind, port, concurrency) {
   };
 }
 
-async function child({ a, b, port, batches, batch, concurrency, sdk }) {
+async function child({ a, b, port, tlsPort, batches, batch, concurrency, sdk }) {
   if (sdk !== undefined) {
     const { startTracing } = await import('@weft/mesh/tracing');
     await startTracing({ service: 'loadgen', samplingRatio: sdk, exporter: DISCARD });
   }
-  const sends = [await client(a, port, concurrency), await client(b, port, concurrency)];
+  const sends = [await client(a, port, concurrency, tlsPort), await client(b, port, concurrency, tlsPort)];
   const run = async (send, n) => {
     let left = n;
     const worker = async () => {
@@ -134,9 +177,11 @@ async function main() {
   const sdk = values.sdk === undefined ? undefined : Number(values.sdk);
   const server = await listenJson();
   const { port } = server;
+  // The mTLS variants call an https server that asks for a client certificate, both sides issued by one CA.
+  const tls = [a, b].some((v) => v.includes('mtls')) ? await listenMtls() : undefined;
   const diffs = [];
   for (let p = 0; p < procs; p++) {
-    const args = { a, b, port, batches, batch, concurrency: 32, sdk };
+    const args = { a, b, port, tlsPort: tls?.port, batches, batch, concurrency: 32, sdk };
     const cpu = await new Promise((resolve, reject) => {
       const proc = fork(new URL(import.meta.url), ['--child', JSON.stringify(args)]);
       let result;
@@ -153,6 +198,7 @@ async function main() {
   }
   console.log(`median ${b} − ${a}: ${median(diffs).toFixed(2)} µs CPU a call`);
   server.close();
+  tls?.close();
 }
 
 if (process.argv[2] === '--child') {

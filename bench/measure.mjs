@@ -1,5 +1,6 @@
-// One measurement: a fresh server process and a fresh load generator process, and what each reports.
-import { fork } from 'node:child_process';
+// Measurements: a variant's server and load generator processes, run once (separate) or window by window
+// alternating with the other variant's (interleaved), and what each process reports.
+import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import { PAIRS } from './options.mjs';
 const START_TIMEOUT_MS = 15_000; // for a server to listen or a load generator to load
 const STOP_TIMEOUT_MS = 5_000; // for a process to report and exit
 const DRAIN_MARGIN_MS = 15_000; // beyond warm-up and window, before a silent load generator counts as hung
+const LOADGEN_CPU = 0;
+const SERVER_CPU = 1;
 const PROFILES = fileURLToPath(new URL('results/profiles', import.meta.url));
 
 // One CA for the whole run, in a directory of its own: both sides of an mTLS pair load it
@@ -25,13 +28,32 @@ async function benchCaDir() {
   return caDir;
 }
 
-function spawnChild(script, args, profileName, env) {
+/**
+ * Pins a process and its threads to one CPU. The harness puts every load generator on the first
+ * CPU and every server on the second, so the two variants of a pair run on the same cores: this
+ * VM's two CPUs differ in speed (the same loop took 5-30 % longer on one than the other, run after
+ * run), and a process the scheduler happened to keep on the slower one was slower for its life.
+ */
+let pinning = true;
+function pin(child, cpu) {
+  if (!pinning) return;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(child.pid)], { stdio: 'ignore' });
+  } catch (error) {
+    pinning = false;
+    console.error(`bench: processes not pinned to CPUs (taskset: ${error.message}); measuring unpinned`);
+  }
+}
+
+function spawnChild(script, args, profileName, env, cpu) {
   const execArgv = profileName ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${profileName}`] : [];
-  return fork(fileURLToPath(new URL(script, import.meta.url)), args, {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
     execArgv,
     env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  if (cpu !== undefined) pin(child, cpu);
+  return child;
 }
 
 /** The first message of `type` from `child`; fails if the child exits first or `timeoutMs` passes. */
@@ -63,73 +85,203 @@ async function endChild(child) {
   if (running()) child.kill();
 }
 
-/** One measurement: a fresh server process and a fresh load generator process. */
-export async function measure(pair, variant, round, options) {
+/**
+ * A variant's two processes: its server, then its load generator against it. The load generator's
+ * window marks go on to the server, which answers each window's end with the CPU it used in it;
+ * the machine's busy CPU is read at each mark too. `windows` collects one entry per window.
+ */
+async function startVariant(pair, variant, round, options, loadgenConfig) {
   const spec = PAIRS[pair];
   const both = spec.side === 'both';
   const serverKind = both ? spec[variant].server : spec.side === 'server' ? spec[variant] : spec.server;
   const clientKind = both ? spec[variant].client : spec.side === 'client' ? spec[variant] : spec.client;
-  const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
   const env = both ? { ...process.env, WEFT_CA_DIR: await benchCaDir() } : process.env;
   // A pair with weft on both sides profiles both processes.
+  const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
   const serverProfile = both && profile ? profile.replace('.cpuprofile', '-server.cpuprofile') : profile;
   const clientProfile = both && profile ? profile.replace('.cpuprofile', '-client.cpuprofile') : profile;
-  const server = spawnChild('server.mjs', [serverKind], spec.side !== 'client' ? serverProfile : undefined, env);
-  let loadgen;
-  let stopping = false;
-  try {
-    const { port, bodyBytes } = await messageOf(server, 'listening', START_TIMEOUT_MS);
-    const config = {
-      client: clientKind,
-      port,
-      concurrency: options.concurrency,
-      warmupMs: options.warmupS * 1000,
-      durationMs: options.durationS * 1000,
+  const v = { serverKind, clientKind, windows: [], waiting: undefined, loadgen: undefined };
+  v.server = spawnChild(
+    'server.mjs',
+    [serverKind],
+    spec.side !== 'client' ? serverProfile : undefined,
+    env,
+    options.pin ? SERVER_CPU : undefined,
+  );
+  let busyAtStart = Number.NaN;
+  const busyInWindow = [];
+  v.server.on('message', (m) => {
+    if (m.type !== 'window') return;
+    const window = { serverCpuUs: m.cpuUs, hostBusyS: busyInWindow.shift() ?? Number.NaN };
+    if (v.waiting === undefined) v.windows.push(window);
+    else v.waiting(window);
+  });
+  const { port, bodyBytes } = await messageOf(v.server, 'listening', START_TIMEOUT_MS);
+  v.bodyBytes = bodyBytes;
+  const config = { client: clientKind, port, concurrency: options.concurrency, ...loadgenConfig };
+  v.loadgen = spawnChild(
+    'loadgen.mjs',
+    [JSON.stringify(config)],
+    spec.side !== 'server' ? clientProfile : undefined,
+    env,
+    options.pin ? LOADGEN_CPU : undefined,
+  );
+  v.loadgen.on('message', (m) => {
+    if (m.type !== 'mark') return;
+    if (m.phase === 'start') busyAtStart = busyCpuSeconds();
+    else busyInWindow.push(busyCpuSeconds() - busyAtStart);
+    if (v.server.connected) v.server.send(m);
+  });
+  return v;
+}
+
+/** Ends a variant's processes; resolves with the number of connections its server accepted. */
+async function stopVariant(v) {
+  if (v.loadgen !== undefined) await endChild(v.loadgen);
+  let connections = Number.NaN;
+  if (v.server.connected) {
+    v.server.send({ type: 'stop' });
+    connections = await messageOf(v.server, 'stopped', STOP_TIMEOUT_MS).then(
+      (m) => m.connections,
+      () => Number.NaN,
+    );
+  }
+  await endChild(v.server);
+  return connections;
+}
+
+/** The server's report of the window that has just ended (its answer to the load generator's end mark). */
+function windowOf(v) {
+  const ready = v.windows.shift();
+  if (ready !== undefined) return Promise.resolve(ready);
+  return new Promise((resolve) => {
+    const done = (window) => {
+      clearTimeout(timer);
+      v.waiting = undefined;
+      resolve(window);
     };
-    loadgen = spawnChild(
-      'loadgen.mjs',
-      [JSON.stringify(config)],
-      spec.side !== 'server' ? clientProfile : undefined,
-      env,
-    );
-    const hostBusy = {};
-    loadgen.on('message', (m) => {
-      if (m.type !== 'mark') return;
-      hostBusy[m.phase] = busyCpuSeconds();
-      if (server.connected) server.send(m);
-    });
-    const result = await messageOf(
-      loadgen,
-      'result',
-      START_TIMEOUT_MS + config.warmupMs + config.durationMs + DRAIN_MARGIN_MS,
-    );
-    await endChild(loadgen);
-    stopping = true;
-    server.send({ type: 'stop' });
-    const { marks, connections } = await messageOf(server, 'stopped', STOP_TIMEOUT_MS);
-    const serverCpu =
-      marks.start && marks.end ? marks.end.user + marks.end.system - marks.start.user - marks.start.system : Number.NaN;
-    const { type: _type, ...measured } = result;
-    // CPU the rest of the machine took during the window, in cores: other tenants, or this harness's own noise.
-    const otherCores = (hostBusy.end - hostBusy.start - (result.clientCpuUs + serverCpu) / 1e6) / options.durationS;
+    const timer = setTimeout(() => done({ serverCpuUs: Number.NaN, hostBusyS: Number.NaN }), STOP_TIMEOUT_MS);
+    v.waiting = done;
+  });
+}
+
+/** What a window's figures say per request, and the CPU other processes took during it, in cores. */
+function perWindow(window, server, durationS) {
+  const others = (server.hostBusyS - (window.clientCpuUs + server.serverCpuUs) / 1e6) / durationS;
+  return {
+    serverCpuUs: server.serverCpuUs,
+    serverCpuUsPerReq: server.serverCpuUs / window.requests,
+    otherCores: Number.isFinite(others) ? Math.max(0, others) : Number.NaN,
+  };
+}
+
+/** One measurement: a fresh server process and a fresh load generator process, one warm-up and one window. */
+export async function measure(pair, variant, round, options) {
+  const base = { pair, variant, round: round + 1 };
+  const warmupMs = options.warmupS * 1000;
+  const durationMs = options.durationS * 1000;
+  let v;
+  try {
+    v = await startVariant(pair, variant, round, options, { warmupMs, durationMs });
+    const limit = START_TIMEOUT_MS + warmupMs + durationMs + DRAIN_MARGIN_MS;
+    const { type: _type, ...measured } = await messageOf(v.loadgen, 'result', limit);
+    const server = await windowOf(v);
+    const connections = await stopVariant(v);
+    const done = v;
+    v = undefined;
     return {
-      pair,
-      variant,
-      round: round + 1,
-      server: serverKind,
-      client: clientKind,
-      bodyBytes,
+      ...base,
+      server: done.serverKind,
+      client: done.clientKind,
+      bodyBytes: done.bodyBytes,
       connections,
       ...measured,
-      serverCpuUs: serverCpu,
-      serverCpuUsPerReq: serverCpu / result.requests,
-      otherCores: Math.max(0, otherCores),
+      ...perWindow(measured, server, options.durationS),
     };
   } catch (error) {
-    return { pair, variant, round: round + 1, server: serverKind, client: clientKind, error: String(error.message) };
+    return { ...base, error: String(error.message) };
   } finally {
-    if (loadgen) await endChild(loadgen);
-    if (server.connected && !stopping) server.send({ type: 'stop' });
-    await endChild(server);
+    if (v !== undefined) await stopVariant(v);
+  }
+}
+
+/**
+ * One round of a pair, interleaved: both variants' processes start and warm up, then take turns,
+ * `options.slices` windows of `options.sliceS` each, in ABBA order (plain, weft, weft, plain, …),
+ * only one variant sending at a time. Window i of one variant is measured next to window i of the
+ * other, so a stretch in which the machine runs slower (on this VM they last from a fraction of a
+ * second to seconds) falls on both alike. Resolves with a run per variant: its windows, and totals
+ * over them in the same fields a separate run reports.
+ */
+export async function measureInterleaved(pair, round, options) {
+  const variants = {};
+  const sliceMs = options.sliceS * 1000;
+  const measuredMs = options.slices * sliceMs;
+  try {
+    for (const variant of ['plain', 'weft']) {
+      variants[variant] = await startVariant(pair, variant, round, options, { slices: options.slices, measuredMs });
+      await messageOf(variants[variant].loadgen, 'ready', START_TIMEOUT_MS);
+    }
+    const slice = async (variant, warmupMs, durationMs) => {
+      const v = variants[variant];
+      v.loadgen.send({ type: 'slice', warmupMs, durationMs });
+      const done = await messageOf(v.loadgen, 'slice-done', warmupMs + durationMs + DRAIN_MARGIN_MS);
+      if (done.error !== undefined) throw new Error(done.error);
+      return done;
+    };
+    // Warm-up: unmeasured windows of the same length, taken in turn as the measured ones are, so
+    // neither variant comes to its first measured window after sitting idle through the other's
+    // whole warm-up (measured: a first window 30-50 % slower than the next after 3 s idle).
+    const warmups = Math.max(1, Math.round(options.warmupS / options.sliceS));
+    for (let i = 0; i < warmups; i++) {
+      for (const variant of i % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain']) {
+        const done = await slice(variant, sliceMs, 0);
+        if (done.errors > 0) throw new Error(`${variant}: ${done.errors} calls failed in the warm-up`);
+      }
+    }
+    const windows = { plain: [], weft: [] };
+    for (let i = 0; i < options.slices; i++) {
+      const order = i % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain'];
+      for (const variant of order) {
+        const done = await slice(variant, 0, sliceMs);
+        const server = await windowOf(variants[variant]);
+        const { type: _type, error: _error, ...measured } = done;
+        windows[variant].push({ slice: i + 1, ...measured, ...perWindow(measured, server, options.sliceS) });
+      }
+    }
+    const runs = [];
+    for (const variant of ['plain', 'weft']) {
+      const v = variants[variant];
+      v.loadgen.send({ type: 'finish' });
+      const { type: _type, errors, ...latencies } = await messageOf(v.loadgen, 'result', STOP_TIMEOUT_MS);
+      const ws = windows[variant];
+      const sum = (field) => ws.reduce((total, w) => total + w[field], 0);
+      const requests = sum('requests');
+      const clientCpuUs = sum('clientCpuUs');
+      const serverCpuUs = sum('serverCpuUs');
+      runs.push({
+        pair,
+        variant,
+        round: round + 1,
+        server: v.serverKind,
+        client: v.clientKind,
+        bodyBytes: v.bodyBytes,
+        requests,
+        errors,
+        rps: requests / (measuredMs / 1000),
+        ...latencies,
+        clientCpuUs,
+        clientCpuUsPerReq: clientCpuUs / requests,
+        serverCpuUs,
+        serverCpuUsPerReq: serverCpuUs / requests,
+        otherCores: Math.max(...ws.map((w) => w.otherCores)),
+        windows: ws,
+      });
+    }
+    for (const run of runs) run.connections = await stopVariant(variants[run.variant]);
+    return runs;
+  } catch (error) {
+    for (const v of Object.values(variants)) await stopVariant(v);
+    return ['plain', 'weft'].map((variant) => ({ pair, variant, round: round + 1, error: String(error.message) }));
   }
 }

@@ -1,4 +1,5 @@
 // The harness's flags: defaults with their units, the pairs it knows, and one parse that reports every problem at once.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
 /**
@@ -65,29 +66,43 @@ export const PAIRS = {
 };
 
 export const DEFAULTS = {
-  rounds: 5,
+  separate: false,
+  pin: true,
+  rounds: 2,
+  slices: 10,
+  sliceS: 0.5,
   durationS: 3,
-  warmupS: 1,
+  warmupS: 2,
   concurrency: 32,
   only: Object.keys(PAIRS),
   cpuProf: false,
 };
 
-/** What `--quick` changes: a smoke test of every pair in about half a minute, not a measurement. */
-export const QUICK = { rounds: 2, durationS: 0.5, warmupS: 0.25 };
+/** What `--separate` changes unless given: more rounds, since each run is one window in processes of its own. */
+export const SEPARATE = { rounds: 5, warmupS: 1 };
 
-export const USAGE = `usage: node bench/run.mjs [--rounds N] [--duration S] [--warmup S] [--concurrency C]
-                        [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
-  --rounds N        rounds per pair, variants alternated plain/weft then weft/plain (default ${DEFAULTS.rounds})
-  --duration S      measured seconds per run (default ${DEFAULTS.durationS})
-  --warmup S        unmeasured seconds before each run (default ${DEFAULTS.warmupS})
+/** What `--quick` changes: a smoke test of every pair in about half a minute, not a measurement. */
+export const QUICK = { rounds: 1, slices: 2, sliceS: 0.25, durationS: 0.5, warmupS: 0.25 };
+
+export const USAGE = `usage: node bench/run.mjs [--rounds N] [--slices N] [--slice S] [--warmup S] [--concurrency C]
+                        [--no-pin] [--separate [--duration S]] [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
+  --rounds N        rounds per pair, each with fresh processes (default ${DEFAULTS.rounds}; ${SEPARATE.rounds} with --separate)
+  --slices N        measured windows per variant and round, the variants taking turns ABBA (default ${DEFAULTS.slices})
+  --slice S         seconds per window (default ${DEFAULTS.sliceS})
+  --warmup S        unmeasured seconds per variant, in windows taken in turn too (default ${DEFAULTS.warmupS}; ${SEPARATE.warmupS} with --separate)
   --concurrency C   calls in flight, closed loop (default ${DEFAULTS.concurrency})
+  --no-pin          leave the processes where the scheduler puts them (default: load generators on
+                    the first CPU, servers on the second, with taskset)
+  --separate        the older schedule: each variant in processes of its own for one window per round,
+                    plain/weft then weft/plain; its window is --duration S (default ${DEFAULTS.durationS})
   --only LIST       pairs to run, comma-separated (default all)
-  --quick           short smoke run: ${QUICK.rounds} rounds of ${QUICK.durationS} s after ${QUICK.warmupS} s
+  --quick           short smoke run: ${QUICK.rounds} round of ${QUICK.slices} windows of ${QUICK.sliceS} s after ${QUICK.warmupS} s
   --cpu-prof        write a V8 CPU profile of the process under test to bench/results/profiles/`;
 
 const NUMBERS = {
   rounds: { key: 'rounds', min: 1, max: 100, integer: true },
+  slices: { key: 'slices', min: 1, max: 1000, integer: true },
+  slice: { key: 'sliceS', min: 0.05, max: 60, integer: false },
   duration: { key: 'durationS', min: 0.1, max: 600, integer: false },
   warmup: { key: 'warmupS', min: 0, max: 60, integer: false },
   concurrency: { key: 'concurrency', min: 1, max: 1024, integer: true },
@@ -101,11 +116,15 @@ export function parseOptions(argv) {
     tokens: true,
     options: {
       rounds: { type: 'string' },
+      slices: { type: 'string' },
+      slice: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       concurrency: { type: 'string' },
       only: { type: 'string' },
       quick: { type: 'boolean' },
+      separate: { type: 'boolean' },
+      'no-pin': { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -115,12 +134,20 @@ export function parseOptions(argv) {
     if (token.kind === 'positional') problems.push(`unexpected argument "${token.value}"`);
     if (
       token.kind === 'option' &&
-      !['quick', 'cpu-prof', 'help', 'h', ...Object.keys(NUMBERS), 'only'].includes(token.name)
+      !['quick', 'separate', 'no-pin', 'cpu-prof', 'help', 'h', ...Object.keys(NUMBERS), 'only'].includes(token.name)
     ) {
       problems.push(`unknown flag --${token.name}`);
     }
   }
-  const options = { ...DEFAULTS, ...(values.quick ? QUICK : {}), cpuProf: values['cpu-prof'] === true };
+  const separate = values.separate === true;
+  const options = {
+    ...DEFAULTS,
+    ...(separate ? SEPARATE : {}),
+    ...(values.quick ? QUICK : {}),
+    separate,
+    pin: values['no-pin'] !== true && availableParallelism() >= 2,
+    cpuProf: values['cpu-prof'] === true,
+  };
   for (const [flag, rule] of Object.entries(NUMBERS)) {
     const text = values[flag];
     if (text === undefined) continue;

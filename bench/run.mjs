@@ -2,7 +2,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { measure } from './measure.mjs';
+import { measure, measureInterleaved } from './measure.mjs';
 import { PAIRS, parseOptions, USAGE } from './options.mjs';
 import { formatTable, median, summarize } from './stats.mjs';
 
@@ -27,9 +27,12 @@ const machine = {
   node: process.version,
   platform: `${os.type()} ${os.release()} ${os.arch()}`,
 };
+const schedule = options.separate
+  ? `${options.rounds} rounds, each variant apart · ${options.warmupS} s warm-up + ${options.durationS} s`
+  : `${options.rounds} rounds · ${options.warmupS} s warm-up, then ${options.slices} windows of ${options.sliceS} s per variant, taking turns`;
 console.error(
-  `bench: ${options.only.join(', ')} · ${options.rounds} rounds · ${options.warmupS} s warm-up + ${options.durationS} s · ` +
-    `concurrency ${options.concurrency} · ${machine.nproc} CPUs · node ${machine.node}`,
+  `bench: ${options.only.join(', ')} · ${schedule} · concurrency ${options.concurrency} · ` +
+    `${machine.nproc} CPUs · node ${machine.node}`,
 );
 
 function report(what, run) {
@@ -50,6 +53,14 @@ const discarded = []; // runs measured again because other processes were busy; 
 let retries = 0;
 for (let round = 0; round < options.rounds; round++) {
   for (const pair of options.only) {
+    if (!options.separate) {
+      // Interleaved: both variants' processes up at once, taking turns window by window.
+      for (const run of await measureInterleaved(pair, round, options)) {
+        report(`round ${round + 1}/${options.rounds} ${pair.padEnd(7)} ${run.variant.padEnd(5)}`, run);
+        runs.push(run);
+      }
+      continue;
+    }
     // ABBA: plain first in even rounds, weft first in odd ones, so drift and order effects fall on both alike.
     const order = round % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain'];
     for (const variant of order) {
@@ -73,8 +84,12 @@ const summary = summarize(runs, options.only, (pair) => PAIRS[pair].goal ?? GOAL
 const elapsedS = Math.round((Date.now() - started) / 1000);
 console.log(`\n${formatTable(summary, PAIRS)}\n`);
 const others = runs.map((r) => r.otherCores).filter(Number.isFinite);
+const method = options.separate
+  ? `medians of ${options.rounds} rounds; weft/plain is the ratio of the median throughputs, spread the lowest and highest round's`
+  : `${options.rounds} rounds of ${options.slices} windows per variant taken in turn; weft/plain is the median of the ` +
+    `ratios of windows taken one after the other, spread their middle half; the rest are medians over rounds`;
 console.log(
-  `medians of ${options.rounds} rounds; ${elapsedS} s in all. CPU µs/req is of the process that carries weft.\n` +
+  `${method}; ${elapsedS} s in all. CPU µs/req is of the process that carries weft.\n` +
     `other processes took ${median(others).toFixed(2)} cores in the median window, ${Math.max(...others).toFixed(2)} at most; ` +
     `${discarded.length} runs measured again because the machine was busy.`,
 );

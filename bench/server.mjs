@@ -85,11 +85,17 @@ let connections = 0;
 server.on('connection', () => {
   connections++;
 });
-// CPU time at the load generator's window marks, so the run can report server CPU per request.
-const marks = {};
+// The CPU this process used in each of the load generator's windows (from its start mark to its
+// end mark), so the run can report server CPU per request.
+let windowStart;
 process.on('message', (message) => {
-  if (message.type === 'mark') marks[message.phase] = process.cpuUsage();
-  if (message.type === 'stop') process.send({ type: 'stopped', marks, connections }, () => process.exit(0));
+  if (message.type === 'mark' && message.phase === 'start') windowStart = process.cpuUsage();
+  if (message.type === 'mark' && message.phase === 'end' && windowStart !== undefined) {
+    const used = process.cpuUsage(windowStart);
+    windowStart = undefined;
+    process.send({ type: 'window', cpuUs: used.user + used.system });
+  }
+  if (message.type === 'stop') process.send({ type: 'stopped', connections }, () => process.exit(0));
 });
 // Never outlive the harness.
 process.on('disconnect', () => process.exit(0));

@@ -7,11 +7,13 @@ export function quantile(sorted, q) {
   return sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))];
 }
 
+const sorted = (values) => [...values].filter(Number.isFinite).sort((a, b) => a - b);
+
 export function median(values) {
-  const sorted = [...values].filter(Number.isFinite).sort((a, b) => a - b);
-  const n = sorted.length;
+  const s = sorted(values);
+  const n = s.length;
   if (n === 0) return Number.NaN;
-  return n % 2 === 1 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  return n % 2 === 1 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 /** Per pair: the medians of each variant over its rounds, and weft/plain throughput against its goal (`goalOf(pair)`). */
@@ -35,17 +37,44 @@ export function summarize(runs, pairs, goalOf) {
     };
     const plain = side('plain');
     const weft = side('weft');
-    // Ratios of the two variants measured back to back in the same round show how much of the spread is drift.
+    // Ratios of the two variants measured back to back: each round's (separate runs), or each pair of
+    // windows taken in turn (interleaved runs, which carry their windows).
     const roundRatios = [];
+    const windowRatios = [];
     for (const r of of('weft')) {
       const p = of('plain').find((x) => x.round === r.round);
-      if (p !== undefined) roundRatios.push(r.rps / p.rps);
+      if (p === undefined) continue;
+      roundRatios.push(r.rps / p.rps);
+      if (r.windows === undefined || p.windows === undefined) continue;
+      for (let i = 0; i < Math.min(r.windows.length, p.windows.length); i++) {
+        windowRatios.push(r.windows[i].rps / p.windows[i].rps);
+      }
     }
-    const ratio = weft.rps / plain.rps;
+    // Interleaved: the median of the windows' ratios, and their middle half as the spread; separate:
+    // the ratio of the median throughputs, and the rounds' lowest and highest ratios.
+    const interleaved = windowRatios.length > 0;
+    const ratio = interleaved ? median(windowRatios) : weft.rps / plain.rps;
+    const spread = interleaved
+      ? [quantile(sorted(windowRatios), 0.25), quantile(sorted(windowRatios), 0.75)]
+      : roundRatios.length === 0
+        ? []
+        : [Math.min(...roundRatios), Math.max(...roundRatios)];
     // Cores other processes took during this pair's windows: a pair measured on a busy machine says so.
     const otherCoresMax = Math.max(...runs.filter((r) => r.pair === pair).map((r) => r.otherCores ?? 0));
     const goal = goalOf(pair);
-    return { pair, plain, weft, ratio, roundRatios, otherCoresMax, goal, meetsGoal: ratio >= goal };
+    return {
+      pair,
+      plain,
+      weft,
+      ratio,
+      interleaved,
+      spread,
+      roundRatios,
+      windowRatios,
+      otherCoresMax,
+      goal,
+      meetsGoal: ratio >= goal,
+    };
   });
 }
 
@@ -57,14 +86,13 @@ const ratio = (n) => (Number.isFinite(n) ? (Math.floor(n * 100) / 100).toFixed(2
 /** The summary as a Markdown table, ready to paste into docs/performance.md. */
 export function formatTable(summary, pairs) {
   const lines = [
-    '| pair | side | plain req/s | weft req/s | weft/plain | round ratios | p50 ms plain → weft | p99 ms plain → weft | CPU µs/req plain → weft | goal met |',
+    '| pair | side | plain req/s | weft req/s | weft/plain | spread | p50 ms plain → weft | p99 ms plain → weft | CPU µs/req plain → weft | goal met |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|',
   ];
   for (const s of summary) {
     const side = pairs[s.pair].side;
     const cpu = side === 'client' ? 'clientCpuUsPerReq' : side === 'both' ? 'bothCpuUsPerReq' : 'serverCpuUsPerReq';
-    const ratios =
-      s.roundRatios.length === 0 ? '–' : `${ratio(Math.min(...s.roundRatios))}–${ratio(Math.max(...s.roundRatios))}`;
+    const ratios = s.spread.length === 0 ? '–' : `${ratio(s.spread[0])}–${ratio(s.spread[1])}`;
     lines.push(
       `| ${s.pair} | ${side} | ${int(s.plain.rps)} | ${int(s.weft.rps)} | **${ratio(s.ratio)}** | ${ratios} | ` +
         `${fixed(s.plain.p50Ms, 2)} → ${fixed(s.weft.p50Ms, 2)} | ${fixed(s.plain.p99Ms, 2)} → ${fixed(s.weft.p99Ms, 2)} | ` +
