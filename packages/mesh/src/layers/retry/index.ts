@@ -50,23 +50,88 @@ export interface RetryOptions {
   retryLimitFor?: (ctx: ClientCallContext) => RetryLimit | undefined;
 }
 
-/** One call going through the loop: what each attempt and the backoff between them need. */
-interface RetryCall {
-  readonly next: Handler<ClientCallContext>;
-  readonly request: WeftRequest;
-  readonly ctx: ClientCallContext;
-  readonly policy: RetryPolicy;
-  readonly random: RandomSource;
+/**
+ * One call going through the loop: what each attempt and the backoff between them need, and the
+ * steps that end it. A class, so a call that ends with its first answer (most do) makes this one
+ * object and the two callbacks of its first attempt; its steps are methods, not closures per call.
+ */
+class RetryCall {
   /** `ctx.responseFlags` before the first attempt: a failed attempt's flag is not the call's once it is retried. */
   readonly flagsBefore: string;
-  readonly budget: RetryBudget;
   /** Retries drawn from the budget, given back when the call ends. */
-  withdrawn: number;
-  readonly retryLimitFor: (ctx: ClientCallContext) => RetryLimit | undefined;
+  withdrawn = 0;
   /** The destination's maxRetries place this call's current retry holds, if any. */
-  holding: RetryLimit | undefined;
+  holding: RetryLimit | undefined = undefined;
   /** Attempts made before p-retry's loop took over (the first is made outside it): added to its count. */
-  attemptsBefore: number;
+  attemptsBefore = 0;
+
+  constructor(
+    readonly next: Handler<ClientCallContext>,
+    readonly request: WeftRequest,
+    readonly ctx: ClientCallContext,
+    readonly policy: RetryPolicy,
+    readonly random: RandomSource,
+    readonly budget: RetryBudget,
+    readonly retryLimitFor: (ctx: ClientCallContext) => RetryLimit | undefined,
+  ) {
+    this.flagsBefore = ctx.responseFlags;
+  }
+
+  /** Gives back what the call drew: its retries to the budget, its maxRetries place. */
+  #done(): void {
+    for (; this.withdrawn > 0; this.withdrawn--) this.budget.release();
+    this.budget.settle();
+    this.holding?.give();
+    this.holding = undefined;
+  }
+
+  finish(response: WeftResponse): WeftResponse {
+    this.#done();
+    return response;
+  }
+
+  fail(error: unknown): WeftResponse {
+    this.#done();
+    return settle(error);
+  }
+
+  /** The first attempt's answer, judged: handed back, or retried. */
+  firstAnswered(response: WeftResponse): Promise<WeftResponse> | WeftResponse {
+    let answer: WeftResponse;
+    try {
+      answer = judged(this, response);
+    } catch (error) {
+      return this.retryAfter(error);
+    }
+    return this.finish(answer);
+  }
+
+  /** A failure of the first attempt, judged; a failure that cannot be judged still settles the budget. */
+  firstFailed(error: unknown): Promise<WeftResponse> | WeftResponse {
+    let failure: AttemptFailed;
+    try {
+      failure = failedWith(this, error);
+    } catch (unjudged) {
+      return this.fail(unjudged);
+    }
+    return this.retryAfter(failure);
+  }
+
+  /** Only a retryable failure of the first attempt starts p-retry's loop, for the retries left. */
+  retryAfter(error: unknown): Promise<WeftResponse> | WeftResponse {
+    if (!(error instanceof AttemptFailed) || !error.retryable) return this.fail(error);
+    const first = { error, attemptNumber: 1, retriesLeft: this.policy.attempts } as unknown as RetryContext;
+    return onFailedAttempt(first).then(
+      () => {
+        this.attemptsBefore = 1;
+        return pRetry(() => attempt(this), optionsFor(this.policy.attempts - 1)).then(
+          (response) => this.finish(response),
+          (failure: unknown) => this.fail(failure),
+        );
+      },
+      (failure: unknown) => this.fail(failure),
+    );
+  }
 }
 
 /**
@@ -347,70 +412,20 @@ function run(
   budget: RetryBudget,
   retryLimitFor: (ctx: ClientCallContext) => RetryLimit | undefined,
 ): Promise<WeftResponse> {
-  const call: RetryCall = {
-    next,
-    request,
-    ctx,
-    policy,
-    random,
-    flagsBefore: ctx.responseFlags,
-    budget,
-    withdrawn: 0,
-    retryLimitFor,
-    holding: undefined,
-    attemptsBefore: 0,
-  };
+  const call = new RetryCall(next, request, ctx, policy, random, budget, retryLimitFor);
   budget.deposit();
-  const done = (): void => {
-    for (; call.withdrawn > 0; call.withdrawn--) budget.release();
-    budget.settle();
-    call.holding?.give();
-    call.holding = undefined;
-  };
-  const finish = (response: WeftResponse): WeftResponse => {
-    done();
-    return response;
-  };
-  const fail = (error: unknown): WeftResponse => {
-    done();
-    return settle(error);
-  };
-  // Only a retryable failure of the first attempt starts p-retry's loop, for the retries left.
-  const retryAfter = (error: unknown): Promise<WeftResponse> | WeftResponse => {
-    if (!(error instanceof AttemptFailed) || !error.retryable) return fail(error);
-    const first = { error, attemptNumber: 1, retriesLeft: policy.attempts } as unknown as RetryContext;
-    return onFailedAttempt(first).then(() => {
-      call.attemptsBefore = 1;
-      return pRetry(() => attempt(call), optionsFor(policy.attempts - 1)).then(finish, fail);
-    }, fail);
-  };
-  // A failure of the first attempt, judged; a failure that cannot be judged still settles the budget.
-  const failedFirst = (error: unknown): Promise<WeftResponse> | WeftResponse => {
-    let failure: AttemptFailed;
-    try {
-      failure = failedWith(call, error);
-    } catch (unjudged) {
-      return fail(unjudged);
-    }
-    return retryAfter(failure);
-  };
   // The first attempt goes outside p-retry (its loop costs about a microsecond a call), and is
   // judged and finished in one step: most calls end with it.
   let pending: Promise<WeftResponse>;
   try {
     pending = send(call);
   } catch (error) {
-    return Promise.reject(error).catch(failedFirst);
+    return Promise.reject(error).catch((failure: unknown) => call.firstFailed(failure));
   }
-  return pending.then((response) => {
-    let answer: WeftResponse;
-    try {
-      answer = judged(call, response);
-    } catch (error) {
-      return retryAfter(error);
-    }
-    return finish(answer);
-  }, failedFirst);
+  return pending.then(
+    (response) => call.firstAnswered(response),
+    (error: unknown) => call.firstFailed(error),
+  );
 }
 
 /** A streamed body is read up to the cap first: within it, the call is retried from a buffer; past it, sent once. */
