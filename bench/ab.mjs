@@ -8,7 +8,7 @@
 // `batch` calls at 32 in flight through one, then the other, `batches` times, counting its own CPU.
 // Variants: `undici` (a bare Pool), `undici-trace-headers` (the same with three constant headers the
 // size of x-request-id, traceparent and b3: what the headers alone cost), and meshes: `off` (tracing
-// off), `off-no-retries` (tracing off, a policy with retries off), `off-trace-headers` (tracing off, the caller sending those three headers), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
+// off), `off-no-retries` (tracing off, a policy with retries off), `off-no-metrics` (tracing and metrics off), `off-trace-headers` (tracing off, the caller sending those three headers), `on` (tracing on with its default formats), `w3c` (tracecontext and baggage only), `b3multi`
 // (tracecontext, baggage, b3multi), `no-formats` (spans and x-request-id, no trace headers); over mutual TLS
 // to a node:https server of this process that asks for a client certificate: `undici-mtls` (the mtls pair's
 // bare client), `mtls` (a mesh with mTLS on, as the mtls pair's client) and `mtls-off` (the same, tracing off).
@@ -46,6 +46,7 @@ async function listenMtls() {
 const MESH_TRACING = {
   off: false,
   'off-no-retries': false,
+  'off-no-metrics': false,
   'off-trace-headers': false,
   'off-fresh-headers': false,
   on: true,
@@ -100,6 +101,7 @@ async function client(kind, port, concurrency, tlsPort) {
     security: mtls ? { identity: { caDir: process.env.WEFT_CA_DIR } } : false,
     tracing: MESH_TRACING[kind],
     ...(kind === 'off-no-retries' ? { policy: [{ service: 'bench', retries: { attempts: 0 } }] } : {}),
+    ...(kind === 'off-no-metrics' ? { metrics: false } : {}),
   });
   const extra = kind === 'off-trace-headers';
   const fresh = kind === 'off-fresh-headers';

@@ -1,5 +1,6 @@
 // The client variants a load generator can drive: each is one call to GET /json, body read, non-2xx an error.
 import http from 'node:http';
+import https from 'node:https';
 import { createMesh } from '@weft/mesh';
 import axios from 'axios';
 import { Pool } from 'undici';
@@ -113,6 +114,35 @@ export async function makeClient(kind, port, concurrency) {
           if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
         },
         close: () => pool.close(),
+      };
+    }
+    case 'https-mtls': {
+      // node:https with a keep-alive agent: the same certificates, the chain checked, no identity check.
+      const c = await benchCredentials('loadgen');
+      const agent = new https.Agent({
+        keepAlive: true,
+        maxSockets: concurrency,
+        key: c.key,
+        cert: c.cert,
+        ca: c.ca,
+        checkServerIdentity: () => undefined,
+      });
+      const options = { host: '127.0.0.1', port, path: PATH, agent };
+      return {
+        send: () =>
+          new Promise((resolve, reject) => {
+            const req = https.get(options, (res) => {
+              res.on('error', reject);
+              res.on('end', () =>
+                res.statusCode >= 200 && res.statusCode <= 299
+                  ? resolve()
+                  : reject(new Error(`status ${res.statusCode}`)),
+              );
+              res.resume();
+            });
+            req.on('error', reject);
+          }),
+        close: async () => agent.destroy(),
       };
     }
     case 'weft-mtls': {

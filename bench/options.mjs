@@ -25,6 +25,13 @@ export const PAIRS = {
     plain: { server: 'https-mtls', client: 'undici-mtls' },
     weft: { server: 'weft-mtls', client: 'weft-mtls' },
   },
+  // Issue 6's pair as written: bare node:https on both ends (a keep-alive https.Agent with the same
+  // certificates and 32 sockets, and the same server) against weft's mTLS client and server.
+  'mtls-https': {
+    side: 'both',
+    plain: { server: 'https-mtls', client: 'https-mtls' },
+    weft: { server: 'weft-mtls', client: 'weft-mtls' },
+  },
   fastify: { side: 'server', client: 'undici', plain: 'fastify', weft: 'weft-fastify' },
   // Tracing (docs/tracing.md): weft with tracing off against weft with it on and no SDK (the default:
   // the API's no-op, x-request-id, propagation), with sdk-node at 1 % (Istio's default) and at 100 %.
