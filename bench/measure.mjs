@@ -116,7 +116,14 @@ async function startVariant(pair, variant, round, options, loadgenConfig) {
     if (v.waiting === undefined) v.windows.push(window);
     else v.waiting(window);
   });
-  const { port, bodyBytes } = await messageOf(v.server, 'listening', START_TIMEOUT_MS);
+  let listening;
+  try {
+    listening = await messageOf(v.server, 'listening', START_TIMEOUT_MS);
+  } catch (error) {
+    await stopVariant(v);
+    throw error;
+  }
+  const { port, bodyBytes } = listening;
   v.bodyBytes = bodyBytes;
   const config = { client: clientKind, port, concurrency: options.concurrency, ...loadgenConfig };
   v.loadgen = spawnChild(
@@ -219,6 +226,7 @@ export async function measureInterleaved(pair, round, options) {
   const measuredMs = options.slices * sliceMs;
   try {
     for (const variant of ['plain', 'weft']) {
+      // A variant whose server does not start stops itself; one whose load generator does not is stopped below.
       variants[variant] = await startVariant(pair, variant, round, options, { slices: options.slices, measuredMs });
       await messageOf(variants[variant].loadgen, 'ready', START_TIMEOUT_MS);
     }
