@@ -27,7 +27,7 @@ async function listenMtls() {
   const { createServer } = await import('node:https');
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
+  const { dirname, join } = await import('node:path');
   const dir = join(mkdtempSync(join(tmpdir(), 'weft-ab-')), 'ca');
   await (await CertificateAuthority.create()).save(dir);
   process.env.WEFT_CA_DIR = dir;
@@ -40,7 +40,12 @@ async function listenMtls() {
     },
   );
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: server.address().port, close: () => server.close() };
+  const { rmSync } = await import('node:fs');
+  const close = () => {
+    server.close();
+    rmSync(dirname(dir), { recursive: true, force: true });
+  };
+  return { port: server.address().port, close };
 }
 
 const MESH_TRACING = {

@@ -43,7 +43,9 @@ async function runWindow(warmupMs, durationMs) {
   };
   const watchdog = setTimeout(
     () => {
-      process.send({ type: 'result', error: `calls still in flight ${DRAIN_MS} ms after the window closed` }, () =>
+      // The report the harness is waiting for: the whole run's, or this window's when sliced.
+      const type = config.slices === undefined ? 'result' : 'slice-done';
+      process.send({ type, error: `calls still in flight ${DRAIN_MS} ms after the window closed` }, () =>
         process.exit(2),
       );
     },

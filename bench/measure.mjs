@@ -1,7 +1,7 @@
 // Measurements: a variant's server and load generator processes, run once (separate) or window by window
 // alternating with the other variant's (interleaved), and what each process reports.
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { PAIRS } from './options.mjs';
 const START_TIMEOUT_MS = 15_000; // for a server to listen or a load generator to load
 const STOP_TIMEOUT_MS = 5_000; // for a process to report and exit
 const DRAIN_MARGIN_MS = 15_000; // beyond warm-up and window, before a silent load generator counts as hung
+const TICKS_PER_SECOND = 100; // USER_HZ of /proc/<pid>/stat
+const SETTLE_MS = 100; // between windows: what the variant that just ran still does (its GC, its timers) is not counted against the next
 const LOADGEN_CPU = 0;
 const SERVER_CPU = 1;
 const PROFILES = fileURLToPath(new URL('results/profiles', import.meta.url));
@@ -29,31 +31,59 @@ async function benchCaDir() {
 }
 
 /**
- * Pins a process and its threads to one CPU. The harness puts every load generator on the first
- * CPU and every server on the second, so the two variants of a pair run on the same cores: this
- * VM's two CPUs differ in speed (the same loop took 5-30 % longer on one than the other, run after
- * run), and a process the scheduler happened to keep on the slower one was slower for its life.
+ * Whether processes can be pinned to one CPU each: the harness starts every load generator on the
+ * first CPU and every server on the second (through `taskset`, so every thread starts there), so
+ * the two variants of a pair run on the same cores. This VM's two CPUs differ in speed (the same
+ * loop took 5-30 % longer on one than the other, run after run), and a process the scheduler
+ * happened to keep on the slower one was slower for its whole life.
  */
-let pinning = true;
-function pin(child, cpu) {
-  if (!pinning) return;
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(child.pid)], { stdio: 'ignore' });
-  } catch (error) {
-    pinning = false;
-    console.error(`bench: processes not pinned to CPUs (taskset: ${error.message}); measuring unpinned`);
+let canPin;
+function pinnable() {
+  if (canPin === undefined) {
+    try {
+      execFileSync('taskset', ['-c', '0', process.execPath, '-e', ''], { stdio: 'ignore' });
+      canPin = true;
+    } catch (error) {
+      canPin = false;
+      console.error(`bench: processes not pinned to CPUs (taskset: ${error.message}); measuring unpinned`);
+    }
   }
+  return canPin;
 }
 
 function spawnChild(script, args, profileName, env, cpu) {
-  const execArgv = profileName ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${profileName}`] : [];
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-    execArgv,
+  const profiling = profileName ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${profileName}`] : [];
+  const pinned = cpu !== undefined && pinnable();
+  return fork(fileURLToPath(new URL(script, import.meta.url)), args, {
+    // `taskset -c N node …`: the IPC channel and the environment pass through to node.
+    ...(pinned ? { execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath, ...profiling] } : {}),
+    ...(pinned ? {} : { execArgv: profiling }),
     env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  if (cpu !== undefined) pin(child, cpu);
-  return child;
+}
+
+/** A message to a child; fails (instead of an uncaught 'error' on the child) when it is gone. */
+function tell(child, message) {
+  return new Promise((resolve, reject) => {
+    if (!child.connected) {
+      reject(new Error(`${message.type}: the process is gone (exit code ${child.exitCode})`));
+      return;
+    }
+    child.send(message, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** CPU a process has used so far, in ms, from /proc (all its threads); NaN where it cannot be read. */
+function processCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command's closing parenthesis.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** The first message of `type` from `child`; fails if the child exits first or `timeoutMs` passes. */
@@ -100,7 +130,7 @@ async function startVariant(pair, variant, round, options, loadgenConfig) {
   const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
   const serverProfile = both && profile ? profile.replace('.cpuprofile', '-server.cpuprofile') : profile;
   const clientProfile = both && profile ? profile.replace('.cpuprofile', '-client.cpuprofile') : profile;
-  const v = { serverKind, clientKind, windows: [], waiting: undefined, loadgen: undefined };
+  const v = { serverKind, clientKind, nextWindow: undefined, loadgen: undefined };
   v.server = spawnChild(
     'server.mjs',
     [serverKind],
@@ -108,14 +138,6 @@ async function startVariant(pair, variant, round, options, loadgenConfig) {
     env,
     options.pin ? SERVER_CPU : undefined,
   );
-  let busyAtStart = Number.NaN;
-  const busyInWindow = [];
-  v.server.on('message', (m) => {
-    if (m.type !== 'window') return;
-    const window = { serverCpuUs: m.cpuUs, hostBusyS: busyInWindow.shift() ?? Number.NaN };
-    if (v.waiting === undefined) v.windows.push(window);
-    else v.waiting(window);
-  });
   let listening;
   try {
     listening = await messageOf(v.server, 'listening', START_TIMEOUT_MS);
@@ -133,10 +155,18 @@ async function startVariant(pair, variant, round, options, loadgenConfig) {
     env,
     options.pin ? LOADGEN_CPU : undefined,
   );
+  let busyAtStart = Number.NaN;
   v.loadgen.on('message', (m) => {
     if (m.type !== 'mark') return;
     if (m.phase === 'start') busyAtStart = busyCpuSeconds();
-    else busyInWindow.push(busyCpuSeconds() - busyAtStart);
+    else {
+      // The server answers the end mark with the CPU it used in the window.
+      const hostBusyS = busyCpuSeconds() - busyAtStart;
+      v.nextWindow = messageOf(v.server, 'window', STOP_TIMEOUT_MS).then(
+        (w) => ({ serverCpuUs: w.cpuUs, hostBusyS }),
+        () => ({ serverCpuUs: Number.NaN, hostBusyS }),
+      );
+    }
     if (v.server.connected) v.server.send(m);
   });
   return v;
@@ -144,7 +174,11 @@ async function startVariant(pair, variant, round, options, loadgenConfig) {
 
 /** Ends a variant's processes; resolves with the number of connections its server accepted. */
 async function stopVariant(v) {
-  if (v.loadgen !== undefined) await endChild(v.loadgen);
+  if (v.loadgen !== undefined) {
+    // An idle load generator exits when its channel closes (a busy one reports first, then exits).
+    if (v.loadgen.connected && v.loadgen.exitCode === null) v.loadgen.disconnect();
+    await endChild(v.loadgen);
+  }
   let connections = Number.NaN;
   if (v.server.connected) {
     v.server.send({ type: 'stop' });
@@ -158,18 +192,10 @@ async function stopVariant(v) {
 }
 
 /** The server's report of the window that has just ended (its answer to the load generator's end mark). */
-function windowOf(v) {
-  const ready = v.windows.shift();
-  if (ready !== undefined) return Promise.resolve(ready);
-  return new Promise((resolve) => {
-    const done = (window) => {
-      clearTimeout(timer);
-      v.waiting = undefined;
-      resolve(window);
-    };
-    const timer = setTimeout(() => done({ serverCpuUs: Number.NaN, hostBusyS: Number.NaN }), STOP_TIMEOUT_MS);
-    v.waiting = done;
-  });
+async function windowOf(v) {
+  const next = v.nextWindow;
+  v.nextWindow = undefined;
+  return next ?? { serverCpuUs: Number.NaN, hostBusyS: Number.NaN };
 }
 
 /** What a window's figures say per request, and the CPU other processes took during it, in cores. */
@@ -232,36 +258,49 @@ export async function measureInterleaved(pair, round, options) {
     }
     const slice = async (variant, warmupMs, durationMs) => {
       const v = variants[variant];
-      v.loadgen.send({ type: 'slice', warmupMs, durationMs });
+      await tell(v.loadgen, { type: 'slice', warmupMs, durationMs });
       const done = await messageOf(v.loadgen, 'slice-done', warmupMs + durationMs + DRAIN_MARGIN_MS);
       if (done.error !== undefined) throw new Error(done.error);
       return done;
     };
+    const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     // Warm-up: unmeasured windows of the same length, taken in turn as the measured ones are, so
     // neither variant comes to its first measured window after sitting idle through the other's
     // whole warm-up (measured: a first window 30-50 % slower than the next after 3 s idle).
     const warmups = Math.max(1, Math.round(options.warmupS / options.sliceS));
     for (let i = 0; i < warmups; i++) {
       for (const variant of i % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain']) {
-        const done = await slice(variant, sliceMs, 0);
-        if (done.errors > 0) throw new Error(`${variant}: ${done.errors} calls failed in the warm-up`);
+        await settle();
+        await slice(variant, sliceMs, 0);
       }
     }
     const windows = { plain: [], weft: [] };
     for (let i = 0; i < options.slices; i++) {
       const order = i % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain'];
       for (const variant of order) {
+        await settle();
+        // What the other variant's two processes, idle, still use while this one is measured.
+        const other = variants[variant === 'plain' ? 'weft' : 'plain'];
+        const idleCpuMs = () => processCpuMs(other.loadgen.pid) + processCpuMs(other.server.pid);
+        const idleBefore = idleCpuMs();
         const done = await slice(variant, 0, sliceMs);
+        const otherIdleMs = idleCpuMs() - idleBefore;
         const server = await windowOf(variants[variant]);
         const { type: _type, error: _error, ...measured } = done;
-        windows[variant].push({ slice: i + 1, ...measured, ...perWindow(measured, server, options.sliceS) });
+        windows[variant].push({
+          slice: i + 1,
+          ...measured,
+          ...perWindow(measured, server, options.sliceS),
+          otherIdleMs,
+        });
       }
     }
     const runs = [];
     for (const variant of ['plain', 'weft']) {
       const v = variants[variant];
-      v.loadgen.send({ type: 'finish' });
-      const { type: _type, errors, ...latencies } = await messageOf(v.loadgen, 'result', STOP_TIMEOUT_MS);
+      const result = messageOf(v.loadgen, 'result', STOP_TIMEOUT_MS);
+      await tell(v.loadgen, { type: 'finish' });
+      const { type: _type, errors, ...latencies } = await result;
       const ws = windows[variant];
       const sum = (field) => ws.reduce((total, w) => total + w[field], 0);
       const requests = sum('requests');
@@ -283,6 +322,8 @@ export async function measureInterleaved(pair, round, options) {
         serverCpuUs,
         serverCpuUsPerReq: serverCpuUs / requests,
         otherCores: Math.max(...ws.map((w) => w.otherCores)),
+        // CPU the other variant's idle processes used during this variant's windows, in cores.
+        otherIdleCores: sum('otherIdleMs') / measuredMs,
         windows: ws,
       });
     }

@@ -166,6 +166,12 @@ export function parseOptions(argv) {
       options[rule.key] = value;
     }
   }
+  // Flags of the other schedule would be ignored without a word: say so instead.
+  const given = (flag) => values[flag] !== undefined;
+  if (separate && (given('slices') || given('slice')))
+    problems.push('--slices and --slice set the interleaved schedule; drop them or --separate');
+  if (!separate && given('duration'))
+    problems.push('--duration sets the window of --separate; the interleaved schedule takes --slices and --slice');
   if (values.only !== undefined) {
     const names = typeof values.only === 'string' ? values.only.split(',').filter((n) => n !== '') : [];
     const unknown = names.filter((n) => !(n in PAIRS));

@@ -83,15 +83,21 @@ for (let round = 0; round < options.rounds; round++) {
 const summary = summarize(runs, options.only, (pair) => PAIRS[pair].goal ?? GOAL);
 const elapsedS = Math.round((Date.now() - started) / 1000);
 console.log(`\n${formatTable(summary, PAIRS)}\n`);
-const others = runs.map((r) => r.otherCores).filter(Number.isFinite);
 const method = options.separate
   ? `medians of ${options.rounds} rounds; weft/plain is the ratio of the median throughputs, spread the lowest and highest round's`
   : `${options.rounds} rounds of ${options.slices} windows per variant taken in turn; weft/plain is the median of the ` +
     `ratios of windows taken one after the other, spread their middle half; the rest are medians over rounds`;
+// Per window when interleaved (each run carries its windows), per run when separate.
+const windows = runs.flatMap((r) => r.windows ?? [r]);
+const others = windows.map((w) => w.otherCores).filter(Number.isFinite);
+const load = `other processes took ${median(others).toFixed(2)} cores in the median window, ${Math.max(...others).toFixed(2)} at most`;
+const idleOf = (variant) => median(runs.filter((r) => r.variant === variant).map((r) => r.otherIdleCores));
 console.log(
-  `${method}; ${elapsedS} s in all. CPU µs/req is of the process that carries weft.\n` +
-    `other processes took ${median(others).toFixed(2)} cores in the median window, ${Math.max(...others).toFixed(2)} at most; ` +
-    `${discarded.length} runs measured again because the machine was busy.`,
+  `${method}; ${elapsedS} s in all. CPU µs/req is of the process that carries weft.\n${load}` +
+    (options.separate
+      ? `; ${discarded.length} runs measured again because the machine was busy.`
+      : ` (of which the idle variant's processes: weft's ${idleOf('plain').toFixed(3)} cores during plain's windows, ` +
+        `plain's ${idleOf('weft').toFixed(3)} during weft's, medians over runs).`),
 );
 const failedCalls = runs.reduce((sum, r) => sum + (r.errors ?? 0), 0);
 if (failedCalls > 0)

@@ -47,7 +47,9 @@ export function summarize(runs, pairs, goalOf) {
       roundRatios.push(r.rps / p.rps);
       if (r.windows === undefined || p.windows === undefined) continue;
       for (let i = 0; i < Math.min(r.windows.length, p.windows.length); i++) {
-        windowRatios.push(r.windows[i].rps / p.windows[i].rps);
+        // A window in which either side completed nothing says nothing about the ratio.
+        if (r.windows[i].requests > 0 && p.windows[i].requests > 0)
+          windowRatios.push(r.windows[i].rps / p.windows[i].rps);
       }
     }
     // Interleaved: the median of the windows' ratios, and their middle half as the spread; separate:

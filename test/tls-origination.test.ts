@@ -226,4 +226,45 @@ describe('TLS origination (DestinationRule tls SIMPLE and MUTUAL)', () => {
     });
     expect(api.seen).toEqual([]);
   });
+
+  it('an https:// call with no rule keeps the TLS of the call: undici’s own, its server name taken from the call’s host', async () => {
+    const { cert, key } = await serverCa.issue(['api.example.test']);
+    const names: string[] = [];
+    const server = createServer({
+      cert,
+      key,
+      // Called with the SNI of each ClientHello, before the client has seen a certificate.
+      SNICallback: (name, done) => {
+        names.push(name);
+        done(null, undefined);
+      },
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const m = await mesh({
+      service: 'reviews',
+      policy: [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'ServiceEntry',
+          metadata: { name: 'api' },
+          spec: {
+            hosts: ['api.example.test'],
+            ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }],
+            location: 'MESH_EXTERNAL',
+            resolution: 'STATIC',
+            endpoints: [{ address: '127.0.0.1', ports: { https: port } }],
+          },
+        },
+      ],
+      logger: false,
+    });
+    // The platform's roots do not hold this test CA: the handshake fails on the client's side,
+    // after the server has read the name the client asked for.
+    await expect(m.fetch('https://api.example.test/v1')).rejects.toMatchObject({
+      code: expect.stringMatching(/^WEFT_ERR_/),
+    });
+    expect(names).toContain('api.example.test');
+  });
 });
