@@ -63,16 +63,21 @@ async function outsideServer(clients?: TestCa): Promise<{ port: number; seen: Se
   return { port: (server.address() as { port: number }).port, seen };
 }
 
-const serviceEntry = (port: number) => ({
+/** api.example.test outside the mesh, its one endpoint on loopback at `port`: called as http:// on 80, or as https:// on 443. */
+const serviceEntry = (port: number, protocol: 'HTTP' | 'HTTPS' = 'HTTP') => ({
   apiVersion: 'networking.istio.io/v1',
   kind: 'ServiceEntry',
   metadata: { name: 'api' },
   spec: {
     hosts: ['api.example.test'],
-    ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+    ports: [
+      protocol === 'HTTP'
+        ? { number: 80, name: 'http', protocol: 'HTTP' }
+        : { number: 443, name: 'https', protocol: 'HTTPS' },
+    ],
     location: 'MESH_EXTERNAL',
     resolution: 'STATIC',
-    endpoints: [{ address: '127.0.0.1', ports: { http: port } }],
+    endpoints: [{ address: '127.0.0.1', ports: { [protocol.toLowerCase()]: port } }],
   },
 });
 const rule = (tls: Record<string, unknown>) => ({
@@ -244,20 +249,7 @@ describe('TLS origination (DestinationRule tls SIMPLE and MUTUAL)', () => {
     const port = (server.address() as { port: number }).port;
     const m = await mesh({
       service: 'reviews',
-      policy: [
-        {
-          apiVersion: 'networking.istio.io/v1',
-          kind: 'ServiceEntry',
-          metadata: { name: 'api' },
-          spec: {
-            hosts: ['api.example.test'],
-            ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }],
-            location: 'MESH_EXTERNAL',
-            resolution: 'STATIC',
-            endpoints: [{ address: '127.0.0.1', ports: { https: port } }],
-          },
-        },
-      ],
+      policy: [serviceEntry(port, 'HTTPS')],
       logger: false,
     });
     // The platform's roots do not hold this test CA: the handshake fails on the client's side,
