@@ -1,18 +1,17 @@
 // Measurements: a variant's server and load generator processes, run once (separate) or window by window
 // alternating with the other variant's (interleaved), and what each process reports.
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CertificateAuthority } from '@weft/security';
-import { busyCpuSeconds } from './host-load.mjs';
+import { busyCpuSeconds, processCpuMs } from './host-load.mjs';
 import { PAIRS } from './options.mjs';
 
 const START_TIMEOUT_MS = 15_000; // for a server to listen or a load generator to load
 const STOP_TIMEOUT_MS = 5_000; // for a process to report and exit
 const DRAIN_MARGIN_MS = 15_000; // beyond warm-up and window, before a silent load generator counts as hung
-const TICKS_PER_SECOND = 100; // USER_HZ of /proc/<pid>/stat
 const SETTLE_MS = 100; // between windows: what the variant that just ran still does (its GC, its timers) is not counted against the next
 const LOADGEN_CPU = 0;
 const SERVER_CPU = 1;
@@ -56,8 +55,9 @@ function spawnChild(script, args, profileName, env, cpu) {
   const pinned = cpu !== undefined && pinnable();
   return fork(fileURLToPath(new URL(script, import.meta.url)), args, {
     // `taskset -c N node …`: the IPC channel and the environment pass through to node.
-    ...(pinned ? { execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath, ...profiling] } : {}),
-    ...(pinned ? {} : { execArgv: profiling }),
+    ...(pinned
+      ? { execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath, ...profiling] }
+      : { execArgv: profiling }),
     env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -72,18 +72,6 @@ function tell(child, message) {
     }
     child.send(message, (error) => (error ? reject(error) : resolve()));
   });
-}
-
-/** CPU a process has used so far, in ms, from /proc (all its threads); NaN where it cannot be read. */
-function processCpuMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command's closing parenthesis.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /** The first message of `type` from `child`; fails if the child exits first or `timeoutMs` passes. */
@@ -118,7 +106,8 @@ async function endChild(child) {
 /**
  * A variant's two processes: its server, then its load generator against it. The load generator's
  * window marks go on to the server, which answers each window's end with the CPU it used in it;
- * the machine's busy CPU is read at each mark too. `windows` collects one entry per window.
+ * the machine's busy CPU is read at each mark too, and `nextWindow` holds the server's report of
+ * the window that just ended.
  */
 async function startVariant(pair, variant, round, options, loadgenConfig) {
   const spec = PAIRS[pair];

@@ -56,8 +56,9 @@ export function summarize(runs, pairs, goalOf) {
     // the ratio of the median throughputs, and the rounds' lowest and highest ratios.
     const interleaved = windowRatios.length > 0;
     const ratio = interleaved ? median(windowRatios) : weft.rps / plain.rps;
+    const inOrder = sorted(windowRatios);
     const spread = interleaved
-      ? [quantile(sorted(windowRatios), 0.25), quantile(sorted(windowRatios), 0.75)]
+      ? [quantile(inOrder, 0.25), quantile(inOrder, 0.75)]
       : roundRatios.length === 0
         ? []
         : [Math.min(...roundRatios), Math.max(...roundRatios)];
