@@ -202,6 +202,24 @@ describe('tracing without an OpenTelemetry SDK', () => {
     expect(seenByC.map((h) => h['x-request-id'])).toEqual(['abc-123', 'abc-123']);
   });
 
+  it("continues a B3 caller's trace in the x-b3-* headers it came in, and in W3C, to every hop", async () => {
+    const { url, seenByC } = await chain(() => undefined);
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const spanId = 'b7ad6b7169203331';
+    const res = await fetch(`${url}/a`, {
+      headers: { 'x-b3-traceid': traceId, 'x-b3-spanid': spanId, 'x-b3-sampled': '1' },
+    });
+    expect(res.status).toBe(200);
+    for (const h of seenByC) {
+      expect(h['x-b3-traceid']).toBe(traceId);
+      expect(h['x-b3-spanid']).toBe(spanId);
+      expect(h['x-b3-sampled']).toBe('1');
+      expect(h.traceparent).toBe(`00-${traceId}-${spanId}-01`);
+      expect(h.b3).toBeUndefined();
+    }
+    expect(seenByC).toHaveLength(2);
+  });
+
   it('still makes an x-request-id at the edge and carries it to every hop', async () => {
     const { url, seenByB, seenByC } = await chain(() => undefined);
     await (await fetch(`${url}/a`)).arrayBuffer();

@@ -52,7 +52,7 @@ export function tracing(options: ResolvedTracing, mayCallOut: () => boolean = ()
     tracer: provider.getTracer(TRACER_NAME),
     unrecorded: options.tracerProvider === undefined ? unrecordedByStartedSdk : undefined,
     noop: noopWhile(provider),
-    inject: new TraceHeaderWriter(options.propagators),
+    inject: new TraceHeaderWriter(options.propagators, options.b3AsReceived),
     extract: extractor(),
   };
   return { call: traceCalls(parts), attempt: traceAttempts(parts), inbound: traceInbound(parts), mayCallOut };

@@ -24,7 +24,7 @@ import {
 } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { inboundCalls } from '../../server/inbound.js';
-import { newRequestId, REQUEST_ID_HEADER, type TraceHeaderWriter } from './propagation.js';
+import { newRequestId, REQUEST_ID_HEADER, type TraceHeaderWriter, unshared } from './propagation.js';
 
 /** The instrumentation scope of weft's spans. */
 export const TRACER_NAME = '@weft/mesh';
@@ -175,7 +175,7 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
         span.setAttribute(METHOD, methodOf(request.method));
         span.setAttribute(SERVER_ADDRESS, host);
         if (port !== undefined) span.setAttribute(SERVER_PORT, port);
-        span.setAttribute(REQUEST_ID, requestId);
+        span.setAttribute(REQUEST_ID, unshared(requestId));
         return next(request, ctx).then(
           (response) => {
             callAttributes(span, ctx);
@@ -275,7 +275,7 @@ function attemptAttributes(span: Span, ctx: ClientCallContext): void {
  * the application sees). Both are kept on the call for the outbound calls made while handling it.
  */
 export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
-  const { tracer, extract, unrecorded, noop } = parts;
+  const { tracer, extract, inject, unrecorded, noop } = parts;
   return {
     role: 'trace-inbound',
     wrap(next: Handler<ServerCallContext>): Handler<ServerCallContext> {
@@ -288,7 +288,7 @@ export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
           headers[REQUEST_ID_HEADER] = requestId;
         }
         call.requestId = requestId;
-        const parent = extract.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+        const parent = inject.received(extract.extract(ROOT_CONTEXT, headers, defaultTextMapGetter), headers);
         if (parent === ROOT_CONTEXT && noop()) return next(request, ctx);
         const method = methodOf(request.method);
         const span = unrecorded?.(parent) ?? tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
@@ -329,7 +329,7 @@ function serverAttributes(
   span.setAttribute(SERVER_PORT, port ?? ctx.localPort);
   if (ctx.remoteAddress !== undefined) span.setAttribute(CLIENT_ADDRESS, ctx.remoteAddress);
   span.setAttribute(PROTOCOL_VERSION, '1.1');
-  span.setAttribute(REQUEST_ID, requestId);
+  span.setAttribute(REQUEST_ID, unshared(requestId));
   span.setAttribute(LOCAL_SERVICE, ctx.localService);
   if (ctx.peer !== undefined) span.setAttribute('weft.peer.principal', ctx.peer.principal);
 }

@@ -22,11 +22,13 @@ export interface TracingOptions {
 
 export interface ResolvedTracing {
   propagators: readonly PropagatorName[];
+  /** Whether a trace that came in as B3 is continued in B3 too (the default formats only). */
+  b3AsReceived: boolean;
   tracerProvider: TracerProvider | undefined;
 }
 
 export const TRACING_DEFAULTS = {
-  propagators: ['tracecontext', 'baggage', 'b3'] as const satisfies readonly PropagatorName[],
+  propagators: ['tracecontext', 'baggage'] as const satisfies readonly PropagatorName[],
 } as const;
 
 /** `true`/`undefined`: on with the defaults; `false`: off (no spans, no propagation, no x-request-id). */
@@ -35,6 +37,7 @@ export function resolveTracing(option: boolean | TracingOptions | undefined): Re
   const o = option === true || option === undefined ? {} : option;
   return {
     propagators: [...new Set(o.propagators ?? TRACING_DEFAULTS.propagators)],
+    b3AsReceived: o.propagators === undefined,
     tracerProvider: o.tracerProvider,
   };
 }

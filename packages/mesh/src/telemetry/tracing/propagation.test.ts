@@ -139,3 +139,60 @@ describe('TraceHeaderWriter', () => {
     expect(Object.keys(headers)).toContain('x-b3-traceid');
   });
 });
+
+describe('the default formats: B3 goes on as it came in', () => {
+  const TRACE = 'a'.repeat(32);
+  const CALLER = 'b'.repeat(16);
+  const OURS = 'c'.repeat(16);
+  const span = { traceId: TRACE, spanId: OURS, traceFlags: 1 };
+  const read = (headers: Record<string, string>) => {
+    const writer = new TraceHeaderWriter(['tracecontext', 'baggage'], true);
+    const extracted = new CompositePropagator({
+      propagators: [new B3Propagator(), new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+    }).extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+    return { writer, context: writer.received(extracted, headers) };
+  };
+
+  it('writes W3C only for a trace that starts here or came in as W3C', () => {
+    const root: Record<string, unknown> = {};
+    new TraceHeaderWriter(['tracecontext', 'baggage'], true).write(root, span, ROOT_CONTEXT);
+    expect(root).toEqual({ traceparent: `00-${TRACE}-${OURS}-01` });
+    const { writer, context } = read({ traceparent: `00-${TRACE}-${CALLER}-01` });
+    const headers: Record<string, unknown> = {};
+    writer.write(headers, span, context);
+    expect(headers).toEqual({ traceparent: `00-${TRACE}-${OURS}-01` });
+  });
+
+  it('continues a trace that came in as one b3 header in that header as well', () => {
+    const { writer, context } = read({ b3: `${TRACE}-${CALLER}-1` });
+    const headers: Record<string, unknown> = {};
+    writer.write(headers, span, context);
+    expect(headers).toEqual({ traceparent: `00-${TRACE}-${OURS}-01`, b3: `${TRACE}-${OURS}-1` });
+  });
+
+  it('continues a trace that came in as x-b3-* headers in those headers, even when W3C came too', () => {
+    const { writer, context } = read({
+      traceparent: `00-${TRACE}-${CALLER}-01`,
+      'x-b3-traceid': TRACE,
+      'x-b3-spanid': CALLER,
+      'x-b3-sampled': '1',
+    });
+    const headers: Record<string, unknown> = {};
+    writer.write(headers, span, context);
+    expect(headers).toEqual({
+      traceparent: `00-${TRACE}-${OURS}-01`,
+      'x-b3-traceid': TRACE,
+      'x-b3-spanid': OURS,
+      'x-b3-sampled': '1',
+    });
+  });
+
+  it('writes a list given explicitly exactly, whatever came in', () => {
+    const writer = new TraceHeaderWriter(['tracecontext'], false);
+    const headers: Record<string, string> = { b3: `${TRACE}-${CALLER}-1` };
+    const context = writer.received(new B3Propagator().extract(ROOT_CONTEXT, headers, defaultTextMapGetter), headers);
+    const out: Record<string, unknown> = { ...headers };
+    writer.write(out, span, context);
+    expect(out).toEqual({ traceparent: `00-${TRACE}-${OURS}-01`, b3: undefined });
+  });
+});

@@ -6,6 +6,7 @@ import {
   defaultTextMapSetter,
   diag,
   isSpanContextValid,
+  ROOT_CONTEXT,
   type SpanContext,
   type TextMapPropagator,
 } from '@opentelemetry/api';
@@ -74,8 +75,20 @@ const requestIds = new RequestIds();
 /** A new request id, as Envoy makes them (a random UUID). */
 export const newRequestId = (): string => requestIds.take();
 
+/**
+ * `id` as a string of its own, for a value a recorded span keeps until its batch is exported. A
+ * request id of weft's is a slice of its 36 KiB draw, and V8 keeps a slice's whole parent alive:
+ * kept by a span, every draw would reach the old generation (see PooledIdGenerator). Prefixing
+ * makes a new string, and cutting the prefix off leaves a slice of that one (V8 flattens the two
+ * parts into a new string first); the text is unchanged, whatever it holds.
+ */
+export const unshared = (id: string): string => ` ${id}`.slice(1);
+
 /** The key @opentelemetry/propagator-b3 keeps a B3 debug flag under (`createContextKey` gives one symbol per name). */
 const B3_DEBUG_FLAG_KEY = createContextKey('OpenTelemetry Context Key B3 Debug Flag');
+
+/** The B3 form an inbound call's trace came in (`'b3'` or `'b3multi'`), kept in its context for the calls it makes. */
+const B3_RECEIVED_KEY = createContextKey('weft.b3.received');
 
 /**
  * Writes a span's trace into an outbound call's headers in the configured formats: the same
@@ -90,12 +103,27 @@ export class TraceHeaderWriter {
   readonly #b3: boolean;
   readonly #b3multi: boolean;
   readonly #baggage: TextMapPropagator | undefined;
+  /** Whether a trace that came in as B3 goes on in B3 too, in the form it came in (the default formats). */
+  readonly #b3AsReceived: boolean;
 
-  constructor(names: readonly PropagatorName[]) {
+  constructor(names: readonly PropagatorName[], b3AsReceived = false) {
     this.#traceContext = names.includes('tracecontext');
     this.#b3 = names.includes('b3');
     this.#b3multi = names.includes('b3multi');
     this.#baggage = names.includes('baggage') ? new W3CBaggagePropagator() : undefined;
+    this.#b3AsReceived = b3AsReceived && !this.#b3 && !this.#b3multi;
+  }
+
+  /**
+   * The context an inbound call's trace was read into (`extracted`), marked with the B3 form its
+   * caller sent, if any and if this writer continues B3 as received: the calls made while handling
+   * it then write B3 in that form, so a Zipkin-instrumented caller's peers see one trace.
+   */
+  received(extracted: Context, headers: Record<string, unknown>): Context {
+    if (!this.#b3AsReceived || extracted === ROOT_CONTEXT) return extracted;
+    if (typeof headers.b3 === 'string') return extracted.setValue(B3_RECEIVED_KEY, 'b3');
+    if (typeof headers['x-b3-traceid'] === 'string') return extracted.setValue(B3_RECEIVED_KEY, 'b3multi');
+    return extracted;
   }
 
   /**
@@ -104,7 +132,16 @@ export class TraceHeaderWriter {
    * warning and the others are still written: a call is never failed by its trace headers.
    */
   write(headers: Record<string, unknown>, span: SpanContext, context: Context): void {
-    if (isTracingSuppressed(context)) return;
+    // The root context (a call that starts a trace) holds no suppression, B3 flag or baggage to read.
+    const root = context === ROOT_CONTEXT;
+    if (!root && isTracingSuppressed(context)) return;
+    let b3 = this.#b3;
+    let b3multi = this.#b3multi;
+    if (this.#b3AsReceived && !root) {
+      const form = context.getValue(B3_RECEIVED_KEY);
+      b3 = form === 'b3';
+      b3multi = form === 'b3multi';
+    }
     const own = span instanceof OwnSpanContext;
     if (own || isSpanContextValid(span)) {
       const { traceId, spanId, traceFlags } = span;
@@ -118,17 +155,17 @@ export class TraceHeaderWriter {
           warn('tracecontext', error);
         }
       }
-      if (this.#b3 || this.#b3multi) {
+      if (b3 || b3multi) {
         try {
-          const debug = context.getValue(B3_DEBUG_FLAG_KEY);
-          if (this.#b3) {
+          const debug = root ? undefined : context.getValue(B3_DEBUG_FLAG_KEY);
+          if (b3) {
             // `<trace id>-<span id>-0` is the traceparent without its first three characters and its last.
             headers.b3 =
               line !== undefined && debug === undefined
                 ? line.slice(3, line.length - 1)
                 : `${traceId}-${spanId}-${debug || traceFlags & 1}`;
           }
-          if (this.#b3multi) {
+          if (b3multi) {
             headers['x-b3-traceid'] = traceId;
             headers['x-b3-spanid'] = spanId;
             // B3: a debug flag stands for the sampling decision and is sent instead of it.
@@ -139,9 +176,9 @@ export class TraceHeaderWriter {
           warn('b3', error);
         }
       }
-      this.#dropStale(headers);
+      this.#dropStale(headers, b3, b3multi);
     }
-    if (this.#baggage !== undefined) {
+    if (this.#baggage !== undefined && !root) {
       try {
         this.#baggage.inject(context, headers, defaultTextMapSetter);
       } catch (error) {
@@ -155,13 +192,13 @@ export class TraceHeaderWriter {
    * otherwise send its own caller's span as the parent in that format. Unset, not deleted (a
    * deleted name slows every later read of the object); undici skips a header whose value is undefined.
    */
-  #dropStale(headers: Record<string, unknown>): void {
+  #dropStale(headers: Record<string, unknown>, b3: boolean, b3multi: boolean): void {
     if (!this.#traceContext) {
       if (headers.traceparent !== undefined) headers.traceparent = undefined;
       if (headers.tracestate !== undefined) headers.tracestate = undefined;
     }
-    if (!this.#b3 && headers.b3 !== undefined) headers.b3 = undefined;
-    if (!this.#b3multi) {
+    if (!b3 && headers.b3 !== undefined) headers.b3 = undefined;
+    if (!b3multi) {
       if (headers['x-b3-traceid'] !== undefined) headers['x-b3-traceid'] = undefined;
       if (headers['x-b3-spanid'] !== undefined) headers['x-b3-spanid'] = undefined;
       if (headers['x-b3-parentspanid'] !== undefined) headers['x-b3-parentspanid'] = undefined;

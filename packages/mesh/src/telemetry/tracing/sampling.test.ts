@@ -99,8 +99,10 @@ describe('OwnSampling', () => {
     for (let i = 0; i < 400; i++) {
       if (sampling.unrecorded(ROOT_CONTEXT) !== undefined) continue;
       leftToSdk++;
+      const decidedOn = sampling.ids.lastTraceWord;
       const span = tracer.startSpan('call', {}, ROOT_CONTEXT);
       expect(span.isRecording()).toBe(true);
+      expect(Number.parseInt(span.spanContext().traceId.slice(-8), 16)).toBe(decidedOn);
       expect(sampling.root.sampled(span.spanContext().traceId)).toBe(true);
     }
     expect(leftToSdk).toBeGreaterThan(100);

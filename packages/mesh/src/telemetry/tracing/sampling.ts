@@ -35,6 +35,13 @@ export function writeHex(chars: Buffer, at: number, bytes: Buffer, from: number,
  * B3 header are then slices of one string, with nothing to concatenate or flatten per call. The
  * SDK's own generator writes Math.random() into a buffer and hex-encodes it for every id: about
  * three times the cost of a span that is not sampled, paid on every call.
+ *
+ * The ids the SDK asks for (generateTraceId, generateSpanId) are copies, not slices: a slice
+ * keeps the whole 32 KiB text alive, and the SDK keeps a recorded span until its batch is
+ * exported, by which time the text has been promoted to the old generation. With slices, the
+ * 1 % of calls that are sampled kept every text the client drew alive, about 40 KiB of old
+ * generation per 585 calls, and full garbage collections came every 2 seconds on a busy client;
+ * the copy costs about 0.1 µs and only recorded spans pay it.
  */
 export class PooledIdGenerator implements IdGenerator {
   readonly #bytes = Buffer.allocUnsafe(ENTRIES * ENTRY_BYTES);
@@ -43,6 +50,8 @@ export class PooledIdGenerator implements IdGenerator {
   #next = ENTRIES;
   /** A trace id drawn and decided on already, handed out by the next generateTraceId(). */
   #drawn: string | undefined = undefined;
+  /** Where the entry newRoot() took last starts in the text. */
+  #rootAt = 0;
   /** The last 8 hex digits of the trace id drawn last, as a number, read from its bytes. */
   lastTraceWord = 0;
 
@@ -52,16 +61,23 @@ export class PooledIdGenerator implements IdGenerator {
       this.#drawn = undefined;
       return drawn;
     }
-    const at = this.#entry() * ENTRY_CHARS;
-    return this.#text.slice(at + TRACE_AT, at + TRACE_AT + 32);
+    const at = this.#entry() * ENTRY_CHARS + TRACE_AT;
+    return this.#chars.toString('latin1', at, at + 32);
   }
 
-  /** Makes `traceId` the next trace id handed out (the one a sampling decision was made on). */
-  handOutNext(traceId: string): void {
-    this.#drawn = traceId;
+  /** Makes the trace id of the last newRoot() (the one a sampling decision was made on) the next one handed out. */
+  handOutLastRoot(): void {
+    const at = this.#rootAt + TRACE_AT;
+    this.#drawn = this.#chars.toString('latin1', at, at + 32);
   }
 
   generateSpanId(): string {
+    const at = this.#entry() * ENTRY_CHARS + SPAN_AT;
+    return this.#chars.toString('latin1', at, at + 16);
+  }
+
+  /** A span id for a span weft makes and does not record: a slice of the text, for the call's life only. */
+  nextSpanId(): string {
     const at = this.#entry() * ENTRY_CHARS;
     return this.#text.slice(at + SPAN_AT, at + SPAN_AT + 16);
   }
@@ -69,6 +85,7 @@ export class PooledIdGenerator implements IdGenerator {
   /** A new trace's unsampled span context, its traceparent with it. */
   newRoot(): OwnSpanContext {
     const at = this.#entry() * ENTRY_CHARS;
+    this.#rootAt = at;
     const text = this.#text;
     return new OwnSpanContext(
       text.slice(at + TRACE_AT, at + TRACE_AT + 32),
@@ -200,7 +217,7 @@ export class OwnSampling {
       const ids = this.ids;
       const root = ids.newRoot();
       if (this.root.sampledWord(ids.lastTraceWord)) {
-        ids.handOutNext(root.traceId);
+        ids.handOutLastRoot();
         return undefined;
       }
       return trace.wrapSpanContext(root);
@@ -208,7 +225,7 @@ export class OwnSampling {
     // Parent-based with its defaults: a child of a sampled parent is recorded, any other is not.
     if ((from.traceFlags & TraceFlags.SAMPLED) !== 0) return undefined;
     return trace.wrapSpanContext(
-      new OwnSpanContext(from.traceId, this.ids.generateSpanId(), TraceFlags.NONE, from.traceState),
+      new OwnSpanContext(from.traceId, this.ids.nextSpanId(), TraceFlags.NONE, from.traceState),
     );
   }
 }

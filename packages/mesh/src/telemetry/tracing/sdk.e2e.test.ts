@@ -78,9 +78,20 @@ describe('tracing under startTracing (sdk-node, its context manager)', () => {
     const seen = await call({ traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-00`, 'x-request-id': 'req-1' });
     expect(seen.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`));
     expect(seen.traceparent).not.toContain(CALLER_SPAN);
-    expect(seen.b3).toMatch(new RegExp(`^${TRACE_ID}-[0-9a-f]{16}-0$`));
+    // The default formats: W3C only, for a trace that came in as W3C.
+    expect(seen.b3).toBeUndefined();
     expect(seen['x-b3-traceid']).toBeUndefined();
     expect(seen['x-request-id']).toBe('req-1');
+    expect(spans).toEqual([]);
+  });
+
+  it("continues an unsampled B3 caller's trace in its b3 header too", async () => {
+    spans.length = 0;
+    const seen = await call({ b3: `${TRACE_ID}-${CALLER_SPAN}-0` });
+    expect(seen.b3).toMatch(new RegExp(`^${TRACE_ID}-[0-9a-f]{16}-0$`));
+    expect(seen.b3).not.toContain(CALLER_SPAN);
+    expect(seen.traceparent).toBe(`00-${seen.b3?.slice(0, 49)}-00`);
+    expect(seen['x-b3-traceid']).toBeUndefined();
     expect(spans).toEqual([]);
   });
 
