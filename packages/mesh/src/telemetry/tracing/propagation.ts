@@ -18,7 +18,7 @@ import {
 } from '@opentelemetry/core';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
 import type { PropagatorName } from './options.js';
-import { OwnSpanContext, writeHex } from './sampling.js';
+import { hexView, OwnSpanContext, writeHex } from './sampling.js';
 
 /** Envoy's request id: made at the edge when a request has none, then carried unchanged by every hop. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -36,6 +36,7 @@ const DASH = 0x2d;
 class RequestIds {
   readonly #random = Buffer.allocUnsafe(16 * IDS_PER_DRAW);
   readonly #text = Buffer.allocUnsafe(UUID_LENGTH * IDS_PER_DRAW);
+  readonly #hex = hexView(this.#text);
   #ids = '';
   #next = IDS_PER_DRAW;
 
@@ -48,6 +49,7 @@ class RequestIds {
   #draw(): void {
     const random = randomFillSync(this.#random);
     const text = this.#text;
+    const hex = this.#hex;
     for (let id = 0; id < IDS_PER_DRAW; id++) {
       const from = id * 16;
       // The version (4) and the variant (10xx) of a random UUID.
@@ -55,15 +57,15 @@ class RequestIds {
       random[from + 8] = 0x80 | ((random[from + 8] as number) & 0x3f);
       // 8-4-4-4-12 hex digits.
       const at = id * UUID_LENGTH;
-      writeHex(text, at, random, from, 4);
+      writeHex(hex, at, random, from, 4);
       text[at + 8] = DASH;
-      writeHex(text, at + 9, random, from + 4, 2);
+      writeHex(hex, at + 9, random, from + 4, 2);
       text[at + 13] = DASH;
-      writeHex(text, at + 14, random, from + 6, 2);
+      writeHex(hex, at + 14, random, from + 6, 2);
       text[at + 18] = DASH;
-      writeHex(text, at + 19, random, from + 8, 2);
+      writeHex(hex, at + 19, random, from + 8, 2);
       text[at + 23] = DASH;
-      writeHex(text, at + 24, random, from + 10, 6);
+      writeHex(hex, at + 24, random, from + 10, 6);
     }
     this.#ids = text.toString('latin1');
     this.#next = 0;

@@ -2,10 +2,21 @@ import { type Context, ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/ap
 import { suppressTracing, TraceState } from '@opentelemetry/core';
 import { BasicTracerProvider, ParentBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { OwnSampling, PooledIdGenerator, TraceIdRatioSampler } from './sampling.js';
+import { hexView, OwnSampling, PooledIdGenerator, TraceIdRatioSampler, writeHex } from './sampling.js';
 
 /** sdk-trace-base's SamplingDecision values. */
 const DECISIONS = { NOT_RECORD: 0, RECORD_AND_SAMPLED: 2 } as const;
+
+describe('writeHex', () => {
+  it("writes bytes as Buffer's own lower-case hex, at odd and even offsets", () => {
+    const bytes = Buffer.from([0x00, 0x0f, 0xf0, 0xff, 0x4a, 0xb7, 0x09, 0xc3]);
+    for (const at of [0, 1, 3]) {
+      const chars = Buffer.alloc(at + 16, '.');
+      writeHex(hexView(chars), at, bytes, 0, 8);
+      expect(chars.toString('latin1')).toBe(`${'.'.repeat(at)}${bytes.toString('hex')}`);
+    }
+  });
+});
 
 describe('PooledIdGenerator', () => {
   it('makes lower-case hex ids of the W3C lengths, all different, across refills of its pool', () => {
