@@ -1,0 +1,194 @@
+// Instructions a client executes per call, counted by valgrind: the same figure run after run, where CPU time on
+// this VM moves by ±20 % between processes. The ratio of two variants' counts is the throughput ratio a client
+// that is limited by its own core would show, without the noise (memory stalls aside).
+//
+//   node bench/instructions.mjs [--calls 40000] [--warmup 5000] [--repeats 1] [--functions] V1 V2 …
+//
+// Variants: `undici` (a bare Pool), `none` (mesh.request() with tracing and metrics off), `metrics` (metrics
+// only), `tracing` (tracing on, no SDK), `telemetry-1` and `telemetry-100` (metrics, and tracing under
+// sdk-node's startTracing at 1 % / 100 %: the weft side of the `telemetry-1` pair). This process serves
+// GET /json (bare node:http); each variant runs twice in `valgrind --tool=cachegrind` (V8 single-threaded, so
+// that compiler and marker threads count the same every time), `warmup` calls and `warmup + calls` calls, and
+// the difference divided by `calls` is its count per call: start-up and warm-up cancel out. `--functions` adds
+// the native functions (V8 builtins and runtime, GC, libc) whose counts moved most against the first variant;
+// JavaScript itself is one line, `(JIT code)`. Not quite deterministic: how many answers each turn of the event
+// loop reads, and so the garbage collector's timing, still moves a run by a few per cent (two runs of `none`:
+// 92,500 and 96,700 a call); `--repeats N` reports each variant's median run. Needs valgrind (`apt-get install -y valgrind`) and
+// `npx tsc -b tsconfig.build.json` first. About 3 minutes a variant.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { listenJson } from './json-server.mjs';
+import { DISCARD } from './tracing.mjs';
+
+const VARIANTS = {
+  undici: {},
+  none: { tracing: false, metrics: false },
+  metrics: { tracing: false },
+  tracing: { tracing: true, metrics: false },
+  'telemetry-1': { tracing: true, samplingRatio: 0.01 },
+  'telemetry-100': { tracing: true, samplingRatio: 1 },
+};
+
+async function child(variant, port, calls) {
+  const { tracing, metrics, samplingRatio } = VARIANTS[variant];
+  let send;
+  let close;
+  if (variant === 'undici') {
+    const { Pool } = await import('undici');
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 32 });
+    send = async () => {
+      const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers: { host: 'bench' } });
+      await body.dump();
+      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+    };
+    close = () => pool.close();
+  } else {
+    if (samplingRatio !== undefined) {
+      const { startTracing } = await import('@weft/mesh/tracing');
+      await startTracing({ service: 'loadgen', samplingRatio, exporter: DISCARD });
+    }
+    const { createMesh } = await import('@weft/mesh');
+    const mesh = await createMesh({
+      service: 'loadgen',
+      discovery: { static: { bench: [`127.0.0.1:${port}`] } },
+      connectionPool: { maxConnectionsPerEndpoint: 32 },
+      logger: false,
+      tracing,
+      ...(metrics === false ? { metrics: false } : {}),
+    });
+    send = async () => {
+      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers: {}, body: null };
+      const { status, body } = await mesh.request(request);
+      await body.dump();
+      if (status !== 200) throw new Error(`status ${status}`);
+    };
+    close = () => mesh.close();
+  }
+  let left = calls;
+  const worker = async () => {
+    while (left-- > 0) await send();
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  await close();
+}
+
+/** Runs `calls` calls of `variant` under cachegrind; resolves with its output file. */
+function counted(variant, port, calls, dir) {
+  const out = join(dir, `${variant}.${calls}.out`);
+  const args = [
+    '--tool=cachegrind',
+    '--cache-sim=no',
+    '--smc-check=all-non-file',
+    `--cachegrind-out-file=${out}`,
+    process.execPath,
+    '--single-threaded',
+    fileURLToPath(import.meta.url),
+    '--child',
+    variant,
+    String(port),
+    String(calls),
+  ];
+  return new Promise((resolve, reject) => {
+    execFile('valgrind', args, { maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`valgrind ${variant} ${calls}: ${error.message}\n${stderr.slice(-2000)}`));
+      else resolve(out);
+    });
+  });
+}
+
+/** Instructions by function in a cachegrind output file; JIT code (no symbol) as one entry. */
+function byFunction(file) {
+  const counts = new Map();
+  let fn = '';
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.startsWith('fn=')) fn = line.slice(3) === '???' ? '(JIT code)' : line.slice(3);
+    else if (line.charCodeAt(0) >= 48 && line.charCodeAt(0) <= 57) {
+      const count = Number(line.slice(line.indexOf(' ') + 1));
+      counts.set(fn, (counts.get(fn) ?? 0) + count);
+    }
+  }
+  return counts;
+}
+
+/** Per-call counts by function: the longer run's minus the shorter run's, over the calls between them. */
+function perCall(longer, shorter, calls) {
+  const out = new Map();
+  for (const [fn, n] of longer) out.set(fn, (n - (shorter.get(fn) ?? 0)) / calls);
+  for (const [fn, n] of shorter) if (!longer.has(fn)) out.set(fn, -n / calls);
+  return out;
+}
+
+const sum = (m) => [...m.values()].reduce((a, b) => a + b, 0);
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      calls: { type: 'string' },
+      warmup: { type: 'string' },
+      repeats: { type: 'string' },
+      functions: { type: 'boolean' },
+    },
+  });
+  if (positionals.length === 0)
+    throw new Error(`usage: node bench/instructions.mjs V1 V2 … (${Object.keys(VARIANTS)})`);
+  for (const v of positionals) if (!(v in VARIANTS)) throw new Error(`unknown variant ${v}: ${Object.keys(VARIANTS)}`);
+  const calls = Number(values.calls ?? 40_000);
+  const warmup = Number(values.warmup ?? 5_000);
+  const repeats = Number(values.repeats ?? 1);
+  const server = await listenJson();
+  const dir = mkdtempSync(join(tmpdir(), 'weft-instructions-'));
+  try {
+    const results = [];
+    for (const variant of positionals) {
+      const runs = [];
+      for (let i = 0; i < repeats; i++) {
+        const shorter = byFunction(await counted(variant, server.port, warmup, dir));
+        const longer = byFunction(await counted(variant, server.port, warmup + calls, dir));
+        const functions = perCall(longer, shorter, calls);
+        runs.push({ variant, functions, total: sum(functions) });
+        console.error(`${variant}: ${Math.round(sum(functions)).toLocaleString('en')} instructions a call`);
+      }
+      // The median run (by its total), whole: its functions add up to its total.
+      runs.sort((x, y) => x.total - y.total);
+      results.push(runs[Math.floor((runs.length - 1) / 2)]);
+    }
+    const [first] = results;
+    console.log(
+      `\ninstructions a call (${calls.toLocaleString('en')} calls after ${warmup.toLocaleString('en')}, 32 in flight)`,
+    );
+    console.log('| variant | instructions a call | vs first | first/variant |\n|---|---:|---:|---:|');
+    for (const r of results) {
+      const delta = r.total - first.total;
+      console.log(
+        `| ${r.variant} | ${Math.round(r.total).toLocaleString('en')} | ${delta >= 0 ? '+' : '−'}${Math.round(Math.abs(delta)).toLocaleString('en')} | ${(first.total / r.total).toFixed(3)} |`,
+      );
+    }
+    if (values.functions) {
+      for (const r of results.slice(1)) {
+        const names = new Set([...r.functions.keys(), ...first.functions.keys()]);
+        const moved = [...names]
+          .map((fn) => [fn, (r.functions.get(fn) ?? 0) - (first.functions.get(fn) ?? 0)])
+          .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
+          .slice(0, 25);
+        console.log(`\n${r.variant} − ${first.variant}, by function (instructions a call):`);
+        for (const [fn, d] of moved)
+          console.log(`${d >= 0 ? '+' : '−'}${Math.round(Math.abs(d)).toString().padStart(6)}  ${fn.slice(0, 110)}`);
+      }
+    }
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--child') {
+  await child(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
+  process.exit(0);
+} else {
+  await main();
+}
