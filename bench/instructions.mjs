@@ -13,8 +13,8 @@
 // the native functions (V8 builtins and runtime, GC, libc) whose counts moved most against the first variant;
 // JavaScript itself is one line, `(JIT code)`. Not quite deterministic: how many answers each turn of the event
 // loop reads, and so the garbage collector's timing, still moves a run by a few per cent (two runs of `none`:
-// 92,500 and 96,700 a call); `--repeats N` reports each variant's median run. Needs valgrind (`apt-get install -y valgrind`) and
-// `npx tsc -b tsconfig.build.json` first. About 3 minutes a variant.
+// 92,500 and 96,700 a call); `--repeats N` reports each variant's median run. Needs valgrind
+// (`apt-get install -y valgrind`) and `npx tsc -b tsconfig.build.json` first. About 3 minutes a variant.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { listenJson } from './json-server.mjs';
-import { DISCARD } from './tracing.mjs';
+import { bareClient, meshClient } from './tracing.mjs';
 
 const VARIANTS = {
   undici: {},
@@ -34,40 +34,10 @@ const VARIANTS = {
 };
 
 async function child(variant, port, calls) {
-  const { tracing, metrics, samplingRatio } = VARIANTS[variant];
-  let send;
-  let close;
-  if (variant === 'undici') {
-    const { Pool } = await import('undici');
-    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 32 });
-    send = async () => {
-      const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers: { host: 'bench' } });
-      await body.dump();
-      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
-    };
-    close = () => pool.close();
-  } else {
-    if (samplingRatio !== undefined) {
-      const { startTracing } = await import('@weft/mesh/tracing');
-      await startTracing({ service: 'loadgen', samplingRatio, exporter: DISCARD });
-    }
-    const { createMesh } = await import('@weft/mesh');
-    const mesh = await createMesh({
-      service: 'loadgen',
-      discovery: { static: { bench: [`127.0.0.1:${port}`] } },
-      connectionPool: { maxConnectionsPerEndpoint: 32 },
-      logger: false,
-      tracing,
-      ...(metrics === false ? { metrics: false } : {}),
-    });
-    send = async () => {
-      const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers: {}, body: null };
-      const { status, body } = await mesh.request(request);
-      await body.dump();
-      if (status !== 200) throw new Error(`status ${status}`);
-    };
-    close = () => mesh.close();
-  }
+  const { send, close } =
+    variant === 'undici'
+      ? await bareClient(port, 32)
+      : await meshClient({ port, concurrency: 32, ...VARIANTS[variant] });
   let left = calls;
   const worker = async () => {
     while (left-- > 0) await send();

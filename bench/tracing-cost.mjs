@@ -12,7 +12,7 @@ import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { listenJson } from './json-server.mjs';
 import { median } from './stats.mjs';
-import { DISCARD } from './tracing.mjs';
+import { bareClient, meshClient } from './tracing.mjs';
 
 const VARIANTS = {
   // A bare undici Pool, no mesh: the floor the client pipeline is measured against.
@@ -32,37 +32,10 @@ const DEFAULTS = { calls: 100_000, warmup: 20_000, reps: 5, concurrency: 32 };
 
 async function child({ variant, port, calls, warmup, concurrency }) {
   const { tracing, samplingRatio, bare } = VARIANTS[variant];
-  if (bare) return bareChild({ port, calls, warmup, concurrency });
-  if (samplingRatio !== undefined) {
-    const { startTracing } = await import('@weft/mesh/tracing');
-    await startTracing({ service: 'loadgen', samplingRatio, exporter: DISCARD });
-  }
-  const { createMesh } = await import('@weft/mesh');
-  const mesh = await createMesh({
-    service: 'loadgen',
-    discovery: { static: { bench: [`127.0.0.1:${port}`] } },
-    connectionPool: { maxConnectionsPerEndpoint: concurrency },
-    logger: false,
-    tracing,
-  });
-  const send = async () => {
-    const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers: {}, body: null };
-    const { status, body } = await mesh.request(request);
-    await body.dump();
-    if (status !== 200) throw new Error(`status ${status}`);
-  };
-  return measure(send, { calls, warmup, concurrency }, () => mesh.close());
-}
-
-async function bareChild({ port, calls, warmup, concurrency }) {
-  const { Pool } = await import('undici');
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency });
-  const send = async () => {
-    const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers: { host: 'bench' } });
-    await body.dump();
-    if (statusCode !== 200) throw new Error(`status ${statusCode}`);
-  };
-  return measure(send, { calls, warmup, concurrency }, () => pool.close());
+  const { send, close } = bare
+    ? await bareClient(port, concurrency)
+    : await meshClient({ port, concurrency, samplingRatio, tracing });
+  return measure(send, { calls, warmup, concurrency }, close);
 }
 
 async function measure(send, { calls, warmup, concurrency }, close) {

@@ -1,4 +1,5 @@
-// Tracing for the bench's tracing pairs: weft's startTracing (sdk-node, parent-based ratio sampling) with an exporter that drops spans.
+// Tracing for the bench's tracing pairs: weft's startTracing (sdk-node, parent-based ratio sampling) with an
+// exporter that drops spans, and the clients the tools tracing-cost.mjs and instructions.mjs call with.
 
 /** An exporter that takes every batch and keeps nothing: the cost measured is weft's and the SDK's, not a collector's. */
 export const DISCARD = {
@@ -22,4 +23,43 @@ export async function startBenchTracing(kind, service) {
   const { startTracing } = await import('@weft/mesh/tracing');
   const handle = await startTracing({ service, samplingRatio, exporter: DISCARD });
   if (!handle.started) throw new Error('startTracing: a tracer provider was already registered');
+}
+
+/** A bare undici Pool's call to GET /json (Host `bench`), and its close: the floor the mesh is measured against. */
+export async function bareClient(port, concurrency) {
+  const { Pool } = await import('undici');
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency });
+  const send = async () => {
+    const { statusCode, body } = await pool.request({ method: 'GET', path: '/json', headers: { host: 'bench' } });
+    await body.dump();
+    if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+  };
+  return { send, close: () => pool.close() };
+}
+
+/**
+ * mesh.request() to GET /json on `bench`, and its close; sdk-node started first through startTracing
+ * at `samplingRatio` when one is given, the mesh's `tracing` and `metrics` options as given.
+ */
+export async function meshClient({ port, concurrency, samplingRatio, tracing, metrics }) {
+  if (samplingRatio !== undefined) {
+    const { startTracing } = await import('@weft/mesh/tracing');
+    await startTracing({ service: 'loadgen', samplingRatio, exporter: DISCARD });
+  }
+  const { createMesh } = await import('@weft/mesh');
+  const mesh = await createMesh({
+    service: 'loadgen',
+    discovery: { static: { bench: [`127.0.0.1:${port}`] } },
+    connectionPool: { maxConnectionsPerEndpoint: concurrency },
+    logger: false,
+    tracing,
+    ...(metrics === false ? { metrics: false } : {}),
+  });
+  const send = async () => {
+    const request = { method: 'GET', scheme: 'http', authority: 'bench', path: '/json', headers: {}, body: null };
+    const { status, body } = await mesh.request(request);
+    await body.dump();
+    if (status !== 200) throw new Error(`status ${status}`);
+  };
+  return { send, close: () => mesh.close() };
 }
