@@ -220,6 +220,18 @@ describe('tracing without an OpenTelemetry SDK', () => {
     expect(seenByC).toHaveLength(2);
   });
 
+  it('writes an explicit list of formats exactly, B3 callers included', async () => {
+    const { url, seenByC } = await chain(() => ({ propagators: ['tracecontext', 'baggage'] }));
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const spanId = 'b7ad6b7169203331';
+    const res = await fetch(`${url}/a`, {
+      headers: { 'x-b3-traceid': traceId, 'x-b3-spanid': spanId, 'x-b3-sampled': '1' },
+    });
+    expect(res.status).toBe(200);
+    expect(seenByC.map((h) => h.traceparent)).toEqual([`00-${traceId}-${spanId}-01`, `00-${traceId}-${spanId}-01`]);
+    expect(seenByC.map((h) => h['x-b3-traceid'])).toEqual([undefined, undefined]);
+  });
+
   it('still makes an x-request-id at the edge and carries it to every hop', async () => {
     const { url, seenByB, seenByC } = await chain(() => undefined);
     await (await fetch(`${url}/a`)).arrayBuffer();

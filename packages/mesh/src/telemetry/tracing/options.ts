@@ -10,7 +10,9 @@ export interface TracingOptions {
   /**
    * The formats written on outbound calls: W3C `tracecontext` (traceparent, tracestate), W3C
    * `baggage`, `b3` (one `b3` header) and `b3multi` (`x-b3-traceid`, …). Every format is read on
-   * inbound calls whatever this says. Default `['tracecontext', 'baggage', 'b3']` (docs/tracing.md).
+   * inbound calls whatever this says. A list given is written exactly, on every call. Omitted:
+   * `tracecontext` and `baggage` (OpenTelemetry's own defaults), and B3 as well for a trace that
+   * came in as B3, in the form it came in (docs/tracing.md).
    */
   propagators?: PropagatorName[];
   /**

@@ -3,12 +3,14 @@ import { randomFillSync } from 'node:crypto';
 import {
   type Context,
   createContextKey,
+  defaultTextMapGetter,
   defaultTextMapSetter,
   diag,
   isSpanContextValid,
   ROOT_CONTEXT,
   type SpanContext,
   type TextMapPropagator,
+  trace,
 } from '@opentelemetry/api';
 import {
   CompositePropagator,
@@ -107,6 +109,8 @@ export class TraceHeaderWriter {
   readonly #baggage: TextMapPropagator | undefined;
   /** Whether a trace that came in as B3 goes on in B3 too, in the form it came in (the default formats). */
   readonly #b3AsReceived: boolean;
+  /** Reads the B3 a caller sent, to tell a trace to continue from a header that carries none. */
+  readonly #b3Reader: TextMapPropagator | undefined;
 
   constructor(names: readonly PropagatorName[], b3AsReceived = false) {
     this.#traceContext = names.includes('tracecontext');
@@ -114,6 +118,7 @@ export class TraceHeaderWriter {
     this.#b3multi = names.includes('b3multi');
     this.#baggage = names.includes('baggage') ? new W3CBaggagePropagator() : undefined;
     this.#b3AsReceived = b3AsReceived && !this.#b3 && !this.#b3multi;
+    this.#b3Reader = this.#b3AsReceived ? new B3Propagator() : undefined;
   }
 
   /**
@@ -122,10 +127,17 @@ export class TraceHeaderWriter {
    * it then write B3 in that form, so a Zipkin-instrumented caller's peers see one trace.
    */
   received(extracted: Context, headers: Record<string, unknown>): Context {
-    if (!this.#b3AsReceived || extracted === ROOT_CONTEXT) return extracted;
-    if (typeof headers.b3 === 'string') return extracted.setValue(B3_RECEIVED_KEY, 'b3');
-    if (typeof headers['x-b3-traceid'] === 'string') return extracted.setValue(B3_RECEIVED_KEY, 'b3multi');
-    return extracted;
+    const reader = this.#b3Reader;
+    if (reader === undefined || extracted === ROOT_CONTEXT) return extracted;
+    // The form sent; B3's reader, as the extractor, takes the one header over the several.
+    const form = typeof headers.b3 === 'string' ? 'b3' : typeof headers['x-b3-traceid'] === 'string' ? 'b3multi' : '';
+    if (form === '') return extracted;
+    // Only a B3 trace that could be read and is the one going on (W3C wins when both came and differ):
+    // a bare sampling decision (`b3: 0`) or an unreadable header carries no trace to continue.
+    const b3 = trace.getSpanContext(reader.extract(ROOT_CONTEXT, headers, defaultTextMapGetter));
+    const going = trace.getSpanContext(extracted);
+    if (b3 === undefined || !isSpanContextValid(b3) || b3.traceId !== going?.traceId) return extracted;
+    return extracted.setValue(B3_RECEIVED_KEY, form);
   }
 
   /**

@@ -15,6 +15,10 @@ describe('writeHex', () => {
       writeHex(hexView(chars), at, bytes, 0, 8);
       expect(chars.toString('latin1')).toBe(`${'.'.repeat(at)}${bytes.toString('hex')}`);
     }
+    // A Buffer inside a larger ArrayBuffer: the view starts where the Buffer does.
+    const inside = Buffer.from(new ArrayBuffer(64), 8, 16).fill('.');
+    writeHex(hexView(inside), 0, bytes, 0, 8);
+    expect(inside.toString('latin1')).toBe(bytes.toString('hex'));
   });
 });
 
