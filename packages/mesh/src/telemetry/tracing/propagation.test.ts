@@ -188,12 +188,13 @@ describe('the default formats: B3 goes on as it came in', () => {
   });
 
   it('writes no B3 for a B3 header that carries no trace, or another trace than the W3C one that won', () => {
-    for (const came of [
+    const cases: Record<string, string>[] = [
       { traceparent: `00-${TRACE}-${CALLER}-01`, b3: '0' },
       { traceparent: `00-${TRACE}-${CALLER}-01`, b3: 'not-a-trace' },
       { traceparent: `00-${TRACE}-${CALLER}-01`, b3: `${'d'.repeat(32)}-${CALLER}-1` },
       { traceparent: `00-${TRACE}-${CALLER}-01`, 'x-b3-traceid': TRACE },
-    ]) {
+    ];
+    for (const came of cases) {
       const { writer, context } = read(came);
       const headers: Record<string, unknown> = {};
       writer.write(headers, span, context);
