@@ -107,9 +107,10 @@ export class TraceHeaderWriter {
   readonly #b3: boolean;
   readonly #b3multi: boolean;
   readonly #baggage: TextMapPropagator | undefined;
-  /** Whether a trace that came in as B3 goes on in B3 too, in the form it came in (the default formats). */
-  readonly #b3AsReceived: boolean;
-  /** Reads the B3 a caller sent, to tell a trace to continue from a header that carries none. */
+  /**
+   * Set when a trace that came in as B3 goes on in B3 too, in the form it came in (the default
+   * formats): reads what a caller sent in B3, to check that it carried the trace going on.
+   */
   readonly #b3Reader: TextMapPropagator | undefined;
 
   constructor(names: readonly PropagatorName[], b3AsReceived = false) {
@@ -117,8 +118,7 @@ export class TraceHeaderWriter {
     this.#b3 = names.includes('b3');
     this.#b3multi = names.includes('b3multi');
     this.#baggage = names.includes('baggage') ? new W3CBaggagePropagator() : undefined;
-    this.#b3AsReceived = b3AsReceived && !this.#b3 && !this.#b3multi;
-    this.#b3Reader = this.#b3AsReceived ? new B3Propagator() : undefined;
+    this.#b3Reader = b3AsReceived && !this.#b3 && !this.#b3multi ? new B3Propagator() : undefined;
   }
 
   /**
@@ -151,7 +151,7 @@ export class TraceHeaderWriter {
     if (!root && isTracingSuppressed(context)) return;
     let b3 = this.#b3;
     let b3multi = this.#b3multi;
-    if (this.#b3AsReceived && !root) {
+    if (this.#b3Reader !== undefined && !root) {
       const form = context.getValue(B3_RECEIVED_KEY);
       b3 = form === 'b3';
       b3multi = form === 'b3multi';
