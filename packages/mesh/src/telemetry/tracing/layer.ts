@@ -24,7 +24,8 @@ import {
 } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { inboundCalls } from '../../server/inbound.js';
-import { newRequestId, REQUEST_ID_HEADER, type TraceHeaderWriter, unshared } from './propagation.js';
+import { newRequestId, REQUEST_ID_HEADER, type TraceHeaderWriter } from './propagation.js';
+import { unshared } from './sampling.js';
 
 /** The instrumentation scope of weft's spans. */
 export const TRACER_NAME = '@weft/mesh';

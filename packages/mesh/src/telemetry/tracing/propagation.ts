@@ -79,15 +79,6 @@ const requestIds = new RequestIds();
 /** A new request id, as Envoy makes them (a random UUID). */
 export const newRequestId = (): string => requestIds.take();
 
-/**
- * `id` as a string of its own, for a value a recorded span keeps until its batch is exported. A
- * request id of weft's is a slice of its 36 KiB draw, and V8 keeps a slice's whole parent alive:
- * kept by a span, every draw would reach the old generation (see PooledIdGenerator). Prefixing
- * makes a new string, and cutting the prefix off leaves a slice of that one (V8 flattens the two
- * parts into a new string first); the text is unchanged, whatever it holds.
- */
-export const unshared = (id: string): string => ` ${id}`.slice(1);
-
 /** The key @opentelemetry/propagator-b3 keeps a B3 debug flag under (`createContextKey` gives one symbol per name). */
 const B3_DEBUG_FLAG_KEY = createContextKey('OpenTelemetry Context Key B3 Debug Flag');
 

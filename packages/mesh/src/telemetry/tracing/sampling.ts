@@ -37,6 +37,14 @@ export function writeHex(chars: DataView, at: number, bytes: Buffer, from: numbe
 }
 
 /**
+ * `id` as a string of its own, for a value a recorded span keeps until its batch is exported: a
+ * pooled id or request id is a slice of its pool's text, and V8 keeps a slice's whole parent
+ * alive (see PooledIdGenerator). Prefixing makes a new string, and cutting the prefix off leaves
+ * a slice of that one (V8 flattens the two parts into a new string first); the text is unchanged.
+ */
+export const unshared = (id: string): string => ` ${id}`.slice(1);
+
+/**
  * Trace and span ids from the system's CSPRNG, drawn 32 KiB at a time and written out once as
  * entries of text, `00-<trace id>-<span id>-00`: a new root's trace id, span id, traceparent and
  * B3 header are then slices of one string, with nothing to concatenate or flatten per call. The
@@ -59,8 +67,6 @@ export class PooledIdGenerator implements IdGenerator {
   #next = ENTRIES;
   /** A trace id drawn and decided on already, handed out by the next generateTraceId(). */
   #drawn: string | undefined = undefined;
-  /** Where the entry newRoot() took last starts in the text. */
-  #rootAt = 0;
   /** The last 8 hex digits of the trace id drawn last, as a number, read from its bytes. */
   lastTraceWord = 0;
 
@@ -74,13 +80,9 @@ export class PooledIdGenerator implements IdGenerator {
     return this.#chars.toString('latin1', at, at + 32);
   }
 
-  /**
-   * Makes the trace id of the last newRoot() (the one a sampling decision was made on) the next one
-   * handed out. Call it before any other id is drawn: a draw may refill the text it copies from.
-   */
-  handOutLastRoot(): void {
-    const at = this.#rootAt + TRACE_AT;
-    this.#drawn = this.#chars.toString('latin1', at, at + 32);
+  /** Makes `traceId` (a new root's, which a sampling decision was made on) the next trace id handed out. */
+  handOutNext(traceId: string): void {
+    this.#drawn = unshared(traceId);
   }
 
   generateSpanId(): string {
@@ -97,7 +99,6 @@ export class PooledIdGenerator implements IdGenerator {
   /** A new trace's unsampled span context, its traceparent with it. */
   newRoot(): OwnSpanContext {
     const at = this.#entry() * ENTRY_CHARS;
-    this.#rootAt = at;
     const text = this.#text;
     return new OwnSpanContext(
       text.slice(at + TRACE_AT, at + TRACE_AT + 32),
@@ -128,6 +129,7 @@ export class PooledIdGenerator implements IdGenerator {
   #draw(): void {
     const bytes = randomFillSync(this.#bytes);
     const chars = this.#chars;
+    const hex = this.#hex;
     let out = 0;
     for (let i = 0; i < ENTRIES; i++) {
       chars[out] = 0x30; // 0
@@ -139,8 +141,8 @@ export class PooledIdGenerator implements IdGenerator {
       chars[out + 54] = 0x30;
       chars[out + 55] = 0x0a; // spare
       const from = i * ENTRY_BYTES;
-      writeHex(this.#hex, out + TRACE_AT, bytes, from, 16);
-      writeHex(this.#hex, out + SPAN_AT, bytes, from + 16, 8);
+      writeHex(hex, out + TRACE_AT, bytes, from, 16);
+      writeHex(hex, out + SPAN_AT, bytes, from + 16, 8);
       out += ENTRY_CHARS;
     }
     this.#text = chars.toString('latin1');
@@ -229,7 +231,7 @@ export class OwnSampling {
       const ids = this.ids;
       const root = ids.newRoot();
       if (this.root.sampledWord(ids.lastTraceWord)) {
-        ids.handOutLastRoot();
+        ids.handOutNext(root.traceId);
         return undefined;
       }
       return trace.wrapSpanContext(root);
