@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { ANSWER, listenJson } from './json-server.mjs';
 import { median } from './stats.mjs';
 import { benchCredentials } from './tls.mjs';
-import { DISCARD } from './tracing.mjs';
+import { callsInFlight, DISCARD } from './tracing.mjs';
 
 /** node:https answering ANSWER to clients with a certificate of a new CA (in WEFT_CA_DIR, which the children inherit). */
 async function listenMtls() {
@@ -145,13 +145,7 @@ async function child({ a, b, port, tlsPort, batches, batch, concurrency, sdk }) 
     await startTracing({ service: 'loadgen', samplingRatio: sdk, exporter: DISCARD });
   }
   const sends = [await client(a, port, concurrency, tlsPort), await client(b, port, concurrency, tlsPort)];
-  const run = async (send, n) => {
-    let left = n;
-    const worker = async () => {
-      while (left-- > 0) await send();
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-  };
+  const run = (send, n) => callsInFlight(send, n, concurrency);
   await run(sends[0], batch);
   await run(sends[1], batch);
   const cpu = [[], []];

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { listenJson } from './json-server.mjs';
-import { bareClient, meshClient } from './tracing.mjs';
+import { bareClient, callsInFlight, meshClient } from './tracing.mjs';
 
 const VARIANTS = {
   undici: {},
@@ -38,11 +38,7 @@ async function child(variant, port, calls) {
     variant === 'undici'
       ? await bareClient(port, 32)
       : await meshClient({ port, concurrency: 32, ...VARIANTS[variant] });
-  let left = calls;
-  const worker = async () => {
-    while (left-- > 0) await send();
-  };
-  await Promise.all(Array.from({ length: 32 }, worker));
+  await callsInFlight(send, calls, 32);
   await close();
 }
 
@@ -93,6 +89,8 @@ function perCall(longer, shorter, calls) {
 }
 
 const sum = (m) => [...m.values()].reduce((a, b) => a + b, 0);
+/** `n` rounded, with its sign (a minus sign, not a hyphen) and thousands separators. */
+const signed = (n) => `${n >= 0 ? '+' : '−'}${Math.round(Math.abs(n)).toLocaleString('en')}`;
 
 async function main() {
   const { values, positionals } = parseArgs({
@@ -120,8 +118,9 @@ async function main() {
         const shorter = byFunction(await counted(variant, server.port, warmup, dir));
         const longer = byFunction(await counted(variant, server.port, warmup + calls, dir));
         const functions = perCall(longer, shorter, calls);
-        runs.push({ variant, functions, total: sum(functions) });
-        console.error(`${variant}: ${Math.round(sum(functions)).toLocaleString('en')} instructions a call`);
+        const total = sum(functions);
+        runs.push({ variant, functions, total });
+        console.error(`${variant}: ${Math.round(total).toLocaleString('en')} instructions a call`);
       }
       // The median run (by its total), whole: its functions add up to its total.
       runs.sort((x, y) => x.total - y.total);
@@ -133,9 +132,8 @@ async function main() {
     );
     console.log('| variant | instructions a call | vs first | first/variant |\n|---|---:|---:|---:|');
     for (const r of results) {
-      const delta = r.total - first.total;
       console.log(
-        `| ${r.variant} | ${Math.round(r.total).toLocaleString('en')} | ${delta >= 0 ? '+' : '−'}${Math.round(Math.abs(delta)).toLocaleString('en')} | ${(first.total / r.total).toFixed(3)} |`,
+        `| ${r.variant} | ${Math.round(r.total).toLocaleString('en')} | ${signed(r.total - first.total)} | ${(first.total / r.total).toFixed(3)} |`,
       );
     }
     if (values.functions) {
@@ -146,8 +144,7 @@ async function main() {
           .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
           .slice(0, 25);
         console.log(`\n${r.variant} − ${first.variant}, by function (instructions a call):`);
-        for (const [fn, d] of moved)
-          console.log(`${d >= 0 ? '+' : '−'}${Math.round(Math.abs(d)).toString().padStart(6)}  ${fn.slice(0, 110)}`);
+        for (const [fn, d] of moved) console.log(`${signed(d).padStart(7)}  ${fn.slice(0, 110)}`);
       }
     }
   } finally {

@@ -12,7 +12,7 @@ import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { listenJson } from './json-server.mjs';
 import { median } from './stats.mjs';
-import { bareClient, meshClient } from './tracing.mjs';
+import { bareClient, callsInFlight, meshClient } from './tracing.mjs';
 
 const VARIANTS = {
   // A bare undici Pool, no mesh: the floor the client pipeline is measured against.
@@ -39,13 +39,7 @@ async function child({ variant, port, calls, warmup, concurrency }) {
 }
 
 async function measure(send, { calls, warmup, concurrency }, close) {
-  const loop = async (n) => {
-    let left = n;
-    const worker = async () => {
-      while (left-- > 0) await send();
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-  };
+  const loop = (n) => callsInFlight(send, n, concurrency);
   await loop(warmup);
   const start = process.cpuUsage();
   const startedAt = performance.now();

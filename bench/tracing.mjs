@@ -1,5 +1,6 @@
 // Tracing for the bench's tracing pairs: weft's startTracing (sdk-node, parent-based ratio sampling) with an
-// exporter that drops spans, and the clients the tools tracing-cost.mjs and instructions.mjs call with.
+// exporter that drops spans, and the clients and the closed loop the tools ab.mjs, tracing-cost.mjs and
+// instructions.mjs call with.
 
 /** An exporter that takes every batch and keeps nothing: the cost measured is weft's and the SDK's, not a collector's. */
 export const DISCARD = {
@@ -62,4 +63,13 @@ export async function meshClient({ port, concurrency, samplingRatio, tracing, me
     if (status !== 200) throw new Error(`status ${status}`);
   };
   return { send, close: () => mesh.close() };
+}
+
+/** Makes `calls` calls of `send`, `concurrency` at a time, each worker sending its next once its last is answered. */
+export async function callsInFlight(send, calls, concurrency) {
+  let left = calls;
+  const worker = async () => {
+    while (left-- > 0) await send();
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
 }
