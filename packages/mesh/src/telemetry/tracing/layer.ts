@@ -25,7 +25,7 @@ import {
 import type { ClientCallContext } from '../../client/context.js';
 import { inboundCalls } from '../../server/inbound.js';
 import { newRequestId, REQUEST_ID_HEADER, type TraceHeaderWriter } from './propagation.js';
-import { unshared } from './sampling.js';
+import { UnrecordedRoot, unshared } from './sampling.js';
 
 /** The instrumentation scope of weft's spans. */
 export const TRACER_NAME = '@weft/mesh';
@@ -102,10 +102,12 @@ function endWithResponse(span: Span, status: number, serverSide: boolean): void 
 }
 
 /**
- * Whether a span made without a parent has a trace to carry on: the no-op's empty span is known by
- * identity, an SDK's by its ids (an SDK makes valid ones; no need for the full check's regexes).
+ * Whether a span made without a parent has a trace to carry on: weft's own new roots and the no-op's
+ * empty span are known by their class and identity, an SDK's by its ids (an SDK makes valid ones; no
+ * need for the full check's regexes).
  */
 function hasContext(span: Span): boolean {
+  if (span instanceof UnrecordedRoot) return true;
   const sc = span.spanContext();
   return sc !== INVALID_SPAN_CONTEXT && sc.traceId !== INVALID_TRACEID;
 }

@@ -20,7 +20,7 @@ import {
 } from '@opentelemetry/core';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
 import type { PropagatorName } from './options.js';
-import { hexView, OwnSpanContext, writeHex } from './sampling.js';
+import { hexView, OwnSpanContext, UnrecordedRoot, writeHex } from './sampling.js';
 
 /** Envoy's request id: made at the edge when a request has none, then carried unchanged by every hop. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -147,14 +147,12 @@ export class TraceHeaderWriter {
       b3 = form === 'b3';
       b3multi = form === 'b3multi';
     }
-    const own = span instanceof OwnSpanContext;
-    if (own || isSpanContextValid(span)) {
-      const { traceId, spanId, traceFlags } = span;
-      // A new unsampled trace of weft's carries its traceparent, made with its ids (no trace state).
-      const line = own && traceFlags === 0 && span.traceState === undefined ? span.line : undefined;
+    // A new unsampled trace of weft's carries its traceparent, made with its ids (no trace state).
+    const line = span instanceof UnrecordedRoot ? span.line : undefined;
+    if (line !== undefined || span instanceof OwnSpanContext || isSpanContextValid(span)) {
       if (this.#traceContext) {
         try {
-          headers.traceparent = line ?? `00-${traceId}-${spanId}-${traceFlagsHex(traceFlags)}`;
+          headers.traceparent = line ?? `00-${span.traceId}-${span.spanId}-${traceFlagsHex(span.traceFlags)}`;
           if (span.traceState) headers.tracestate = span.traceState.serialize();
         } catch (error) {
           warn('tracecontext', error);
@@ -163,6 +161,7 @@ export class TraceHeaderWriter {
       if (b3 || b3multi) {
         try {
           const debug = root ? undefined : context.getValue(B3_DEBUG_FLAG_KEY);
+          const { traceId, spanId, traceFlags } = span;
           if (b3) {
             // `<trace id>-<span id>-0` is the traceparent without its first three characters and its last.
             headers.b3 =

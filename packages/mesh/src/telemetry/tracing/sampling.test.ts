@@ -1,4 +1,12 @@
-import { type Context, ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api';
 import { suppressTracing, TraceState } from '@opentelemetry/core';
 import { BasicTracerProvider, ParentBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
@@ -132,6 +140,24 @@ describe('OwnSampling', () => {
     expect(ours?.traceId).toBe('0af7651916cd43dd8448eb211c80319c');
     expect(ours?.traceState?.serialize()).toBe('vendor=value');
     expect(ours?.spanId).not.toBe('b7ad6b7169203331');
+  });
+
+  it("continues its own new trace (a server's, for the calls it makes): the root's trace id, a new span id", () => {
+    const { sampling } = setUp(0);
+    const root = sampling.unrecorded(ROOT_CONTEXT) as Span;
+    const child = sampling.unrecorded(trace.setSpan(ROOT_CONTEXT, root))?.spanContext();
+    expect(child?.traceId).toBe(root.spanContext().traceId);
+    expect(child?.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(child?.spanId).not.toBe(root.spanContext().spanId);
+    expect(child?.traceFlags).toBe(TraceFlags.NONE);
+  });
+
+  it('starts a new trace under a context that carries something other than a span (baggage)', () => {
+    const { sampling } = setUp(0);
+    const withBaggage = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'a' } }));
+    const sc = sampling.unrecorded(withBaggage)?.spanContext();
+    expect(sc === undefined ? false : isSpanContextValid(sc)).toBe(true);
+    expect(sc?.traceFlags).toBe(TraceFlags.NONE);
   });
 
   it('leaves a child of a sampled parent, and any span under suppression, to the SDK', () => {
