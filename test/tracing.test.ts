@@ -12,7 +12,7 @@ import {
 import type { Mesh, MeshOptions } from '@weft/mesh';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { mesh } from './support/lifecycle.js';
+import { mesh, upstream } from './support/lifecycle.js';
 
 type Propagators = NonNullable<Exclude<MeshOptions['tracing'], boolean | undefined>['propagators']>;
 
@@ -383,5 +383,96 @@ describe('events on the spans', () => {
     } finally {
       await new Promise((resolve) => down.close(resolve));
     }
+  });
+});
+
+describe('mirrored copies', () => {
+  /** A VirtualService for `reviews` copying every call to `reviews-next`. */
+  const mirrored = {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: { name: 'reviews' },
+    spec: {
+      hosts: ['reviews'],
+      http: [
+        {
+          route: [{ destination: { host: 'reviews' } }],
+          mirror: { host: 'reviews-next' },
+          mirrorPercentage: { value: 100 },
+        },
+      ],
+    },
+  };
+
+  /** The primary and the shadow upstreams, each keeping the headers it was sent. */
+  async function upstreams() {
+    const headers: Record<'primary' | 'shadow', IncomingHttpHeaders[]> = { primary: [], shadow: [] };
+    const keep = (name: 'primary' | 'shadow') =>
+      upstream(name, (req, res) => {
+        headers[name].push({ ...req.headers });
+        res.end(name);
+      });
+    return { headers, primary: await keep('primary'), shadow: await keep('shadow') };
+  }
+
+  it("carry the call's trace and x-request-id, the copy as a CLIENT span of its own under the call's span", async () => {
+    const exporter = new InMemorySpanExporter();
+    const { headers, primary, shadow } = await upstreams();
+    const m = await mesh({
+      service: 'productpage',
+      logger: false,
+      tracing: { tracerProvider: providerFor('productpage', exporter) },
+      discovery: { static: { reviews: [primary.address], 'reviews-next': [shadow.address] } },
+      policy: [mirrored],
+    });
+    expect(await (await m.fetch('http://reviews/r')).text()).toBe('primary');
+    await expect.poll(() => exporter.getFinishedSpans().length).toBe(3);
+    const [sent] = headers.primary;
+    const [copied] = headers.shadow;
+    expect(copied?.host).toBe('reviews-shadow');
+    expect(copied?.['x-request-id']).toBe(sent?.['x-request-id']);
+    const parentOf = (h: IncomingHttpHeaders | undefined) =>
+      /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(h?.traceparent));
+    const [, traceId, primarySpan] = parentOf(sent) ?? [];
+    const [, copyTraceId, copySpan] = parentOf(copied) ?? [];
+    expect(copyTraceId).toBe(traceId);
+    expect(copySpan).not.toBe(primarySpan);
+    const spans = exporter.getFinishedSpans();
+    const call = spans.find((s) => s.kind === SpanKind.INTERNAL);
+    const attempts = spans.filter((s) => s.kind === SpanKind.CLIENT);
+    expect(attempts.map((s) => s.spanContext().spanId).sort()).toEqual([primarySpan, copySpan].sort());
+    for (const attempt of attempts) expect(attempt.parentSpanContext?.spanId).toBe(call?.spanContext().spanId);
+    const copyAttempt = attempts.find((s) => s.spanContext().spanId === copySpan);
+    expect(copyAttempt?.attributes).toMatchObject({
+      'url.full': 'http://reviews-shadow/r',
+      'weft.destination.service': 'reviews-next.default.svc.cluster.local',
+      'http.response.status_code': 200,
+    });
+  });
+
+  it('carry an unsampled trace on as it came, with no span of their own, without an SDK', async () => {
+    const { headers, primary, shadow } = await upstreams();
+    const m = await mesh({
+      service: 'productpage',
+      logger: false,
+      discovery: { static: { reviews: [primary.address], 'reviews-next': [shadow.address] } },
+      policy: [mirrored],
+    });
+    const app = express();
+    app.use(m.express());
+    app.get('/', async (_req, res) => {
+      res.end(await (await m.fetch('http://reviews/r')).text());
+    });
+    const front = await m.listen(app);
+    const incoming = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+    const answer = await fetch(`${front.url}/`, { headers: { traceparent: incoming, 'x-request-id': 'edge-id' } });
+    expect(await answer.text()).toBe('primary');
+    await expect.poll(() => headers.shadow.length).toBe(1);
+    expect(headers.shadow[0]).toMatchObject({
+      traceparent: incoming,
+      'x-request-id': 'edge-id',
+      host: 'reviews-shadow',
+    });
+    expect(headers.primary[0]).toMatchObject({ traceparent: incoming, 'x-request-id': 'edge-id' });
   });
 });

@@ -104,15 +104,24 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
 
 /**
  * How a mirror copy is sent: to its own target (host and subset, not the `-shadow` authority it
- * carries), through the balancer and transport only, bounded by the deadline it is given.
+ * carries), through the balancer and transport only, bounded by the deadline it is given. With
+ * tracing on, the copy carries the primary call's trace as an attempt of its own (a CLIENT span
+ * under the call's span, written into the copy's headers), as Envoy gives a shadow request a
+ * child span of the request's and its trace headers.
  */
 function mirrorSender(parts: ClientPipelineParts): MirrorSend {
   const lower = compose<ClientCallContext>(
-    [deadline<ClientCallContext>({ defaultTimeoutMs: 0 }), balance<ClientCallContext>(roundRobin())],
+    [
+      deadline<ClientCallContext>({ defaultTimeoutMs: 0 }),
+      ...(parts.tracing === undefined ? [] : [parts.tracing.attempt]),
+      balance<ClientCallContext>(roundRobin()),
+    ],
     parts.transport.handler as Handler<ClientCallContext>,
   );
-  return (request, target, callDeadline) => {
+  return (request, target, callDeadline, primary) => {
     const ctx = new ClientCallContext(callDeadline);
+    ctx.traceSpan = primary.traceSpan;
+    ctx.traceParent = primary.traceParent;
     try {
       const snapshot = parts.policy.current();
       const resolved = resolveDestination(parts.registry, snapshot, target.host, target.subset);

@@ -14,8 +14,14 @@ const debug = debuglog('weft');
  * which routes it by `target` (host, subset, port), never by the copy's `-shadow` authority.
  * `deadline` is the primary call's (absolute, `Date.now()` clock; `Infinity` for none): Envoy
  * bounds a shadow request by the route's timeout, so the copy should not outlive it either.
+ * `primary` is the primary call's context, for what the copy carries on from it (its trace).
  */
-export type MirrorSend = (request: WeftRequest, target: MirrorTarget, deadline: number) => Promise<WeftResponse>;
+export type MirrorSend = (
+  request: WeftRequest,
+  target: MirrorTarget,
+  deadline: number,
+  primary: ClientCallContext,
+) => Promise<WeftResponse>;
 
 export interface MirrorOptions {
   send: MirrorSend;
@@ -100,7 +106,10 @@ export class MirrorLayer implements Layer<ClientCallContext> {
       throw new WeftError('WEFT_ERR_OPTION_REQUIRED', 'mirror: `send` is required (how a copy reaches its target)');
     }
     if (typeof options.send !== 'function') {
-      throw new WeftError('WEFT_ERR_OPTION_TYPE', 'mirror: `send` must be a function (request, target, deadline)');
+      throw new WeftError(
+        'WEFT_ERR_OPTION_TYPE',
+        'mirror: `send` must be a function (request, target, deadline, primary)',
+      );
     }
     const maxInFlight = options.maxInFlight ?? MIRROR_DEFAULTS.maxInFlight;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
@@ -171,16 +180,16 @@ export class MirrorLayer implements Layer<ClientCallContext> {
         // The primary first: its request is on its way before any copy is handed to `send`.
         return next(request, ctx);
       } finally {
-        for (const [copy, target] of copies) this.#start(copy, target, deadline);
+        for (const [copy, target] of copies) this.#start(copy, target, deadline, ctx);
       }
     };
   }
 
-  #start(copy: WeftRequest, target: MirrorTarget, deadline: number): void {
+  #start(copy: WeftRequest, target: MirrorTarget, deadline: number, primary: ClientCallContext): void {
     this.#sent++;
     let pending: Promise<WeftResponse>;
     try {
-      pending = this.#send(copy, target, deadline);
+      pending = this.#send(copy, target, deadline, primary);
     } catch (error) {
       pending = Promise.reject(error);
     }
