@@ -114,6 +114,8 @@ describe('OwnSampling', () => {
     expect(sc?.spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(sc?.traceFlags).toBe(TraceFlags.NONE);
     expect(sc?.traceState).toBeUndefined();
+    // As an application logging it would see it.
+    expect(JSON.parse(JSON.stringify(sc))).toEqual({ traceId: sc?.traceId, spanId: sc?.spanId, traceFlags: 0 });
   });
 
   it('leaves a new trace it samples to the SDK, which gets the trace id it decided on', () => {

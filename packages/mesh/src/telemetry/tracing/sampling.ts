@@ -192,8 +192,12 @@ export class UnrecordedRoot implements Span, SpanContext {
   get traceState(): undefined {
     return undefined;
   }
+  /** Its context is itself: serialized (an application logging it), it gives the context's fields. */
   spanContext(): SpanContext {
     return this;
+  }
+  toJSON(): SpanContext {
+    return { traceId: this.traceId, spanId: this.spanId, traceFlags: TraceFlags.NONE };
   }
   setAttribute(): this {
     return this;
