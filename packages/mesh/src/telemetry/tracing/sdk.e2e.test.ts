@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ProxyTracerProvider, SpanKind, trace } from '@opentelemetry/api';
+import { context, type ProxyTracerProvider, ROOT_CONTEXT, SpanKind, TraceFlags, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,5 +118,71 @@ describe('tracing under startTracing (sdk-node, its context manager)', () => {
     expect(seen.traceparent).not.toContain('00000000000000000000000000000000');
     expect(seen['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(spans).toEqual([]);
+  });
+
+  it("sends a mirror copy the call's trace: an unsampled new trace as the call carries it, a sampled one under a span of its own", async () => {
+    const seenByD: IncomingHttpHeaders[] = [];
+    const d = createServer((req, res) => {
+      seenByD.push({ ...req.headers });
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => d.listen(0, '127.0.0.1', resolve));
+    const m = await createMesh({
+      service: 'b',
+      logger: false,
+      discovery: {
+        static: {
+          c: [`127.0.0.1:${(c.address() as AddressInfo).port}`],
+          d: [`127.0.0.1:${(d.address() as AddressInfo).port}`],
+        },
+      },
+      policy: [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'c' },
+          spec: {
+            hosts: ['c'],
+            http: [
+              { route: [{ destination: { host: 'c' } }], mirror: { host: 'd' }, mirrorPercentage: { value: 100 } },
+            ],
+          },
+        },
+      ],
+    });
+    try {
+      seenByC.length = 0;
+      await (await m.fetch('http://c/c')).arrayBuffer();
+      await expect.poll(() => seenByD.length).toBe(1);
+      expect(seenByD[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      expect(seenByD[0]?.traceparent).toBe(seenByC[0]?.traceparent);
+      expect(seenByD[0]?.['x-request-id']).toBe(seenByC[0]?.['x-request-id']);
+
+      spans.length = 0;
+      const sampled = trace.setSpanContext(ROOT_CONTEXT, {
+        traceId: TRACE_ID,
+        spanId: CALLER_SPAN,
+        traceFlags: TraceFlags.SAMPLED,
+        isRemote: true,
+      });
+      await context.with(sampled, async () => (await m.fetch('http://c/c')).arrayBuffer());
+      await expect.poll(() => seenByD.length).toBe(2);
+      const copyParent = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(seenByD[1]?.traceparent));
+      expect(copyParent?.[1]).toBe(TRACE_ID);
+      await expect
+        .poll(async () => {
+          await flush();
+          return spans.filter((s) => s.kind === SpanKind.CLIENT).length;
+        })
+        .toBe(2);
+      const callSpan = spans.find((s) => s.kind === SpanKind.INTERNAL);
+      const copySpan = spans.find((s) => s.spanContext().spanId === copyParent?.[2]);
+      expect(copySpan?.kind).toBe(SpanKind.CLIENT);
+      expect(copySpan?.parentSpanContext?.spanId).toBe(callSpan?.spanContext().spanId);
+      expect(callSpan?.parentSpanContext?.spanId).toBe(CALLER_SPAN);
+    } finally {
+      await m.close();
+      await new Promise((resolve) => d.close(resolve));
+    }
   });
 });
