@@ -93,6 +93,7 @@ export const QUICK = { rounds: 1, slices: 2, sliceS: 0.25, durationS: 0.5, warmu
 
 export const USAGE = `usage: node bench/run.mjs [--rounds N] [--slices N] [--slice S] [--warmup S] [--concurrency C]
                         [--no-pin] [--separate [--duration S]] [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
+                        [--record]
   --rounds N        rounds per pair, each with fresh processes (default ${DEFAULTS.rounds}; ${SEPARATE.rounds} with --separate)
   --slices N        measured windows per variant and round, the variants taking turns ABBA (default ${DEFAULTS.slices})
   --slice S         seconds per window (default ${DEFAULTS.sliceS})
@@ -104,7 +105,9 @@ export const USAGE = `usage: node bench/run.mjs [--rounds N] [--slices N] [--sli
                     plain/weft then weft/plain; its window is --duration S (default ${DEFAULTS.durationS})
   --only LIST       pairs to run, comma-separated (default all)
   --quick           short smoke run: ${QUICK.rounds} round of ${QUICK.slices} windows of ${QUICK.sliceS} s after ${QUICK.warmupS} s
-  --cpu-prof        write a V8 CPU profile of the process under test to bench/results/profiles/`;
+  --cpu-prof        write a V8 CPU profile of the process under test to bench/results/profiles/
+  --record          also write the raw results to bench/results/latest.json (tracked: the run docs/performance.md
+                    reports); every run writes bench/results/last-run.json (not tracked)`;
 
 const NUMBERS = {
   rounds: { key: 'rounds', min: 1, max: 100, integer: true },
@@ -133,6 +136,7 @@ export function parseOptions(argv) {
       separate: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
+      record: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -141,7 +145,9 @@ export function parseOptions(argv) {
     if (token.kind === 'positional') problems.push(`unexpected argument "${token.value}"`);
     if (
       token.kind === 'option' &&
-      !['quick', 'separate', 'no-pin', 'cpu-prof', 'help', 'h', ...Object.keys(NUMBERS), 'only'].includes(token.name)
+      !['quick', 'separate', 'no-pin', 'cpu-prof', 'record', 'help', 'h', ...Object.keys(NUMBERS), 'only'].includes(
+        token.name,
+      )
     ) {
       problems.push(`unknown flag --${token.name}`);
     }
@@ -154,6 +160,7 @@ export function parseOptions(argv) {
     separate,
     pin: values['no-pin'] !== true && availableParallelism() >= 2,
     cpuProf: values['cpu-prof'] === true,
+    record: values.record === true,
   };
   for (const [flag, rule] of Object.entries(NUMBERS)) {
     const text = values[flag];

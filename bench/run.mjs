@@ -105,9 +105,12 @@ if (failedCalls > 0)
 
 mkdirSync(RESULTS, { recursive: true });
 const raw = { date: new Date(started).toISOString(), elapsedS, machine, options, goal: GOAL, summary, runs, discarded };
-writeFileSync(`${RESULTS}latest.json.tmp`, `${JSON.stringify(raw, null, 2)}\n`);
-renameSync(`${RESULTS}latest.json.tmp`, `${RESULTS}latest.json`);
-console.log(`raw results: bench/results/latest.json`);
+// Every run to last-run.json (not tracked); latest.json, the run docs/performance.md reports, only when asked.
+for (const name of options.record ? ['last-run.json', 'latest.json'] : ['last-run.json']) {
+  writeFileSync(`${RESULTS}${name}.tmp`, `${JSON.stringify(raw, null, 2)}\n`);
+  renameSync(`${RESULTS}${name}.tmp`, `${RESULTS}${name}`);
+}
+console.log(`raw results: bench/results/${options.record ? 'latest.json' : 'last-run.json'}`);
 
 const failed = runs.filter((r) => r.error !== undefined).length;
 process.exit(failed > 0 ? 1 : 0);
