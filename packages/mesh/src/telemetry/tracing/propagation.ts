@@ -20,7 +20,7 @@ import {
 } from '@opentelemetry/core';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
 import type { PropagatorName } from './options.js';
-import { hexView, OwnSpanContext, UnrecordedRoot, writeHex } from './sampling.js';
+import { hexView, madeByWeft, UnrecordedRoot, writeHex } from './sampling.js';
 
 /** Envoy's request id: made at the edge when a request has none, then carried unchanged by every hop. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -149,7 +149,7 @@ export class TraceHeaderWriter {
     }
     // A new unsampled trace of weft's carries its traceparent, made with its ids (no trace state).
     const line = span instanceof UnrecordedRoot ? span.line : undefined;
-    if (line !== undefined || span instanceof OwnSpanContext || isSpanContextValid(span)) {
+    if (madeByWeft(span) || isSpanContextValid(span)) {
       if (this.#traceContext) {
         try {
           headers.traceparent = line ?? `00-${span.traceId}-${span.spanId}-${traceFlagsHex(span.traceFlags)}`;

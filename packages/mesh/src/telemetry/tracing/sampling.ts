@@ -62,9 +62,8 @@ export const unshared = (id: string): string => ` ${id}`.slice(1);
  * Trace and span ids from the system's CSPRNG, drawn 8 KiB at a time and written out once as
  * entries of text, `00-<trace id>-<span id>-00`: a new root's traceparent is then one slice of
  * one string (its ids and B3 header are cut from it when read), with nothing to concatenate or
- * flatten per call. The
- * SDK's own generator writes Math.random() into a buffer and hex-encodes it for every id: about
- * three times the cost of a span that is not sampled, paid on every call.
+ * flatten per call. The SDK's own generator writes Math.random() into a buffer and hex-encodes it
+ * for every id: about three times the cost of a span that is not sampled, paid on every call.
  *
  * The ids the SDK asks for (generateTraceId, generateSpanId) are copies, not slices: a slice
  * keeps the whole text (19 KiB) alive, and the SDK keeps a recorded span until its batch is
@@ -227,6 +226,9 @@ export class UnrecordedRoot implements Span, SpanContext {
   recordException(): void {}
 }
 
+/** Whether `sc` is a context weft made from its own ids: valid by construction, no check of its ids needed. */
+export const madeByWeft = (sc: SpanContext): boolean => sc instanceof OwnSpanContext || sc instanceof UnrecordedRoot;
+
 /**
  * Samples `ratio` of new traces, from the trace id's last 8 hex digits (the random part W3C
  * trace context level 2 asks for), so every service deciding on the same id decides the same.
@@ -290,10 +292,7 @@ export class OwnSampling {
     if (parent === ROOT_CONTEXT) return this.#newRoot();
     if (isTracingSuppressed(parent)) return undefined;
     const from = trace.getSpanContext(parent);
-    if (
-      from === undefined ||
-      !(from instanceof OwnSpanContext || from instanceof UnrecordedRoot || trace.isSpanContextValid(from))
-    ) {
+    if (from === undefined || !(madeByWeft(from) || trace.isSpanContextValid(from))) {
       return this.#newRoot();
     }
     // Parent-based with its defaults: a child of a sampled parent is recorded, any other is not.
