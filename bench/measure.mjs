@@ -104,12 +104,13 @@ async function endChild(child) {
 }
 
 /**
- * A variant's two processes: its server, then its load generator against it. The load generator's
- * window marks go on to the server, which answers each window's end with the CPU it used in it;
- * the machine's busy CPU is read at each mark too, and `nextWindow` holds the server's report of
- * the window that just ended.
+ * A variant's two processes: its server, then its load generator against it; or, given `shared`
+ * (the other variant, already started), only a load generator against that variant's server. The
+ * load generator's window marks go on to the server, which answers each window's end with the CPU
+ * it used in it; the machine's busy CPU is read at each mark too, and `nextWindow` holds the
+ * server's report of the window that just ended.
  */
-async function startVariant(pair, variant, round, options, loadgenConfig) {
+async function startVariant(pair, variant, round, options, loadgenConfig, shared = undefined) {
   const spec = PAIRS[pair];
   const both = spec.side === 'both';
   const serverKind = both ? spec[variant].server : spec.side === 'server' ? spec[variant] : spec.server;
@@ -119,23 +120,32 @@ async function startVariant(pair, variant, round, options, loadgenConfig) {
   const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
   const serverProfile = both && profile ? profile.replace('.cpuprofile', '-server.cpuprofile') : profile;
   const clientProfile = both && profile ? profile.replace('.cpuprofile', '-client.cpuprofile') : profile;
-  const v = { serverKind, clientKind, nextWindow: undefined, loadgen: undefined };
-  v.server = spawnChild(
-    'server.mjs',
-    [serverKind],
-    spec.side !== 'client' ? serverProfile : undefined,
-    env,
-    options.pin ? SERVER_CPU : undefined,
-  );
-  let listening;
-  try {
-    listening = await messageOf(v.server, 'listening', START_TIMEOUT_MS);
-  } catch (error) {
-    await stopVariant(v);
-    throw error;
+  const v = { variant, serverKind, clientKind, nextWindow: undefined, loadgen: undefined, sharesServer: false };
+  if (shared === undefined) {
+    v.server = spawnChild(
+      'server.mjs',
+      [serverKind],
+      spec.side !== 'client' ? serverProfile : undefined,
+      env,
+      options.pin ? SERVER_CPU : undefined,
+    );
+    try {
+      const listening = await messageOf(v.server, 'listening', START_TIMEOUT_MS);
+      v.port = listening.port;
+      v.bodyBytes = listening.bodyBytes;
+    } catch (error) {
+      await stopVariant(v);
+      throw error;
+    }
+  } else {
+    if (shared.serverKind !== serverKind)
+      throw new Error(`cannot share a ${shared.serverKind} server as ${serverKind}`);
+    v.server = shared.server;
+    v.sharesServer = true;
+    v.port = shared.port;
+    v.bodyBytes = shared.bodyBytes;
   }
-  const { port, bodyBytes } = listening;
-  v.bodyBytes = bodyBytes;
+  const port = v.port;
   const config = { client: clientKind, port, concurrency: options.concurrency, ...loadgenConfig };
   v.loadgen = spawnChild(
     'loadgen.mjs',
@@ -161,22 +171,49 @@ async function startVariant(pair, variant, round, options, loadgenConfig) {
   return v;
 }
 
-/** Ends a variant's processes; resolves with the number of connections its server accepted. */
-async function stopVariant(v) {
-  if (v.loadgen !== undefined) {
-    // An idle load generator exits when its channel closes (a busy one reports first, then exits).
-    if (v.loadgen.connected && v.loadgen.exitCode === null) v.loadgen.disconnect();
-    await endChild(v.loadgen);
-  }
-  let connections = Number.NaN;
-  if (v.server.connected) {
-    v.server.send({ type: 'stop' });
-    connections = await messageOf(v.server, 'stopped', STOP_TIMEOUT_MS).then(
+/** Ends a variant's load generator. */
+async function stopLoadgen(v) {
+  if (v.loadgen === undefined) return;
+  // An idle load generator exits when its channel closes (a busy one reports first, then exits).
+  if (v.loadgen.connected && v.loadgen.exitCode === null) v.loadgen.disconnect();
+  await endChild(v.loadgen);
+}
+
+/** Ends a server; resolves with the connections it accepted, by the variant whose turn it was ('' without turns). */
+async function stopServer(server) {
+  let connections = {};
+  if (server.connected) {
+    server.send({ type: 'stop' });
+    connections = await messageOf(server, 'stopped', STOP_TIMEOUT_MS).then(
       (m) => m.connections,
-      () => Number.NaN,
+      () => ({}),
     );
   }
-  await endChild(v.server);
+  await endChild(server);
+  return connections;
+}
+
+/** Ends a variant's processes (its load generator only, if it shares the other's server); resolves with the connections its server accepted. */
+async function stopVariant(v) {
+  await stopLoadgen(v);
+  if (v.sharesServer) return Number.NaN;
+  const connections = await stopServer(v.server);
+  return connections[''] ?? Number.NaN;
+}
+
+/** Ends both variants' processes, load generators first; resolves with each variant's connections. */
+async function stopVariants(variants) {
+  const all = Object.values(variants);
+  for (const v of all) await stopLoadgen(v);
+  const connections = {};
+  for (const v of all) {
+    if (v.sharesServer) continue;
+    const byTurn = await stopServer(v.server);
+    // A server of its own: every connection is its variant's; a shared one: each variant's turns.
+    const shared = all.some((other) => other.sharesServer && other.server === v.server);
+    if (shared) Object.assign(connections, byTurn);
+    else connections[v.variant] = Object.values(byTurn).reduce((sum, n) => sum + n, 0);
+  }
   return connections;
 }
 
@@ -232,21 +269,32 @@ export async function measure(pair, variant, round, options) {
  * `options.slices` windows of `options.sliceS` each, in ABBA order (plain, weft, weft, plain, …),
  * only one variant sending at a time. Window i of one variant is measured next to window i of the
  * other, so a stretch in which the machine runs slower (on this VM they last from a fraction of a
- * second to seconds) falls on both alike. Resolves with a run per variant: its windows, and totals
- * over them in the same fields a separate run reports.
+ * second to seconds) falls on both alike. On a client-side pair both load generators call one
+ * server process (unless `options.ownServers`): the server is not what is compared, and a second
+ * process would bring its own speed for its whole life (a bare node:http server took 16.6 µs a
+ * request in one process and 27.8 in another, which capped its variant at 29,000 req/s against
+ * 45,000). Resolves with a run per variant: its windows, and totals over them in the same fields
+ * a separate run reports.
  */
 export async function measureInterleaved(pair, round, options) {
   const variants = {};
   const sliceMs = options.sliceS * 1000;
   const measuredMs = options.slices * sliceMs;
+  const shareServer = PAIRS[pair].side === 'client' && !options.ownServers;
+  // Which variant starts first (and owns the shared server) alternates by round, so neither is always the younger process.
+  const startOrder = round % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain'];
   try {
-    for (const variant of ['plain', 'weft']) {
+    for (const variant of startOrder) {
       // A variant whose server does not start stops itself; one whose load generator does not is stopped below.
-      variants[variant] = await startVariant(pair, variant, round, options, { slices: options.slices, measuredMs });
+      const shared = shareServer && variant === startOrder[1] ? variants[startOrder[0]] : undefined;
+      const config = { slices: options.slices, measuredMs };
+      variants[variant] = await startVariant(pair, variant, round, options, config, shared);
       await messageOf(variants[variant].loadgen, 'ready', START_TIMEOUT_MS);
     }
     const slice = async (variant, warmupMs, durationMs) => {
       const v = variants[variant];
+      // The server files the connections it accepts from now on under this variant.
+      await tell(v.server, { type: 'turn', variant });
       await tell(v.loadgen, { type: 'slice', warmupMs, durationMs });
       const done = await messageOf(v.loadgen, 'slice-done', warmupMs + durationMs + DRAIN_MARGIN_MS);
       if (done.error !== undefined) throw new Error(done.error);
@@ -270,7 +318,7 @@ export async function measureInterleaved(pair, round, options) {
         await settle();
         // What the other variant's two processes, idle, still use while this one is measured.
         const other = variants[variant === 'plain' ? 'weft' : 'plain'];
-        const idleCpuMs = () => processCpuMs(other.loadgen.pid) + processCpuMs(other.server.pid);
+        const idleCpuMs = () => processCpuMs(other.loadgen.pid) + (shareServer ? 0 : processCpuMs(other.server.pid));
         const idleBefore = idleCpuMs();
         const done = await slice(variant, 0, sliceMs);
         const otherIdleMs = idleCpuMs() - idleBefore;
@@ -316,10 +364,14 @@ export async function measureInterleaved(pair, round, options) {
         windows: ws,
       });
     }
-    for (const run of runs) run.connections = await stopVariant(variants[run.variant]);
+    const connections = await stopVariants(variants);
+    for (const run of runs) {
+      run.connections = connections[run.variant] ?? 0;
+      run.sharedServer = shareServer;
+    }
     return runs;
   } catch (error) {
-    for (const v of Object.values(variants)) await stopVariant(v);
+    await stopVariants(variants);
     return ['plain', 'weft'].map((variant) => ({ pair, variant, round: round + 1, error: String(error.message) }));
   }
 }

@@ -41,6 +41,14 @@ export const PAIRS = {
   // Issue 7's pair: all telemetry off (no tracing, no metrics) against full telemetry (metrics, and
   // tracing under sdk-node at 1 %; access logs off in both).
   'telemetry-1': { side: 'client', server: 'node-http', plain: 'weft-no-telemetry', weft: 'weft-traced-1', goal: 0.9 },
+  // The harness's own noise: the same client on both sides (telemetry-1's plain one), which should read 1.00.
+  calibration: {
+    side: 'client',
+    server: 'node-http',
+    plain: 'weft-no-telemetry',
+    weft: 'weft-no-telemetry',
+    goal: 0.95,
+  },
   'express-tracing': {
     side: 'server',
     client: 'undici',
@@ -75,6 +83,7 @@ export const PAIRS = {
 export const DEFAULTS = {
   separate: false,
   pin: true,
+  ownServers: false,
   rounds: 2,
   slices: 10,
   sliceS: 0.5,
@@ -92,7 +101,7 @@ export const SEPARATE = { rounds: 5, warmupS: 1 };
 export const QUICK = { rounds: 1, slices: 2, sliceS: 0.25, durationS: 0.5, warmupS: 0.25 };
 
 export const USAGE = `usage: node bench/run.mjs [--rounds N] [--slices N] [--slice S] [--warmup S] [--concurrency C]
-                        [--no-pin] [--separate [--duration S]] [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
+                        [--no-pin] [--own-servers] [--separate [--duration S]] [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
                         [--record]
   --rounds N        rounds per pair, each with fresh processes (default ${DEFAULTS.rounds}; ${SEPARATE.rounds} with --separate)
   --slices N        measured windows per variant and round, the variants taking turns ABBA (default ${DEFAULTS.slices})
@@ -101,6 +110,8 @@ export const USAGE = `usage: node bench/run.mjs [--rounds N] [--slices N] [--sli
   --concurrency C   calls in flight, closed loop (default ${DEFAULTS.concurrency})
   --no-pin          leave the processes where the scheduler puts them (default: load generators on
                     the first CPU, servers on the second, with taskset)
+  --own-servers     a server process per variant on client-side pairs too (default: both variants'
+                    load generators call one server, so its speed is the same for both)
   --separate        the older schedule: each variant in processes of its own for one window per round,
                     plain/weft then weft/plain; its window is --duration S (default ${DEFAULTS.durationS})
   --only LIST       pairs to run, comma-separated (default all)
@@ -135,6 +146,7 @@ export function parseOptions(argv) {
       quick: { type: 'boolean' },
       separate: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
+      'own-servers': { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
       record: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -145,9 +157,18 @@ export function parseOptions(argv) {
     if (token.kind === 'positional') problems.push(`unexpected argument "${token.value}"`);
     if (
       token.kind === 'option' &&
-      !['quick', 'separate', 'no-pin', 'cpu-prof', 'record', 'help', 'h', ...Object.keys(NUMBERS), 'only'].includes(
-        token.name,
-      )
+      ![
+        'quick',
+        'separate',
+        'no-pin',
+        'own-servers',
+        'cpu-prof',
+        'record',
+        'help',
+        'h',
+        ...Object.keys(NUMBERS),
+        'only',
+      ].includes(token.name)
     ) {
       problems.push(`unknown flag --${token.name}`);
     }
@@ -159,6 +180,7 @@ export function parseOptions(argv) {
     ...(values.quick ? QUICK : {}),
     separate,
     pin: values['no-pin'] !== true && availableParallelism() >= 2,
+    ownServers: values['own-servers'] === true,
     cpuProf: values['cpu-prof'] === true,
     record: values.record === true,
   };

@@ -81,14 +81,18 @@ async function start(kind) {
 
 const kind = process.argv[2];
 const server = await start(kind);
-let connections = 0;
+// New connections, by the variant whose turn it was (`turn` messages; one server can serve both
+// variants of a client-side pair), or under '' when no turns are announced.
+const connections = {};
+let turn = '';
 server.on('connection', () => {
-  connections++;
+  connections[turn] = (connections[turn] ?? 0) + 1;
 });
 // The CPU this process used in each of the load generator's windows (from its start mark to its
 // end mark), so the run can report server CPU per request.
 let windowStart;
 process.on('message', (message) => {
+  if (message.type === 'turn') turn = message.variant;
   if (message.type === 'mark' && message.phase === 'start') windowStart = process.cpuUsage();
   if (message.type === 'mark' && message.phase === 'end' && windowStart !== undefined) {
     const used = process.cpuUsage(windowStart);
