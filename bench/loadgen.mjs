@@ -108,6 +108,10 @@ if (config.slices === undefined) {
     if (m.type === 'slice') {
       const window = await runWindow(m.warmupMs, m.durationMs);
       process.send({ type: 'slice-done', error: tooManyErrors(), ...window });
+    } else if (m.type === 'collect') {
+      // A full collection once warmed up, asked for by the harness (measure.mjs).
+      globalThis.gc?.();
+      process.send({ type: 'collected' });
     } else if (m.type === 'finish') {
       process.send({ type: 'result', errors, firstError, ...latencies() }, () => process.exit(0));
     }

@@ -52,12 +52,14 @@ function pinnable() {
 
 function spawnChild(script, args, profileName, env, cpu) {
   const profiling = profileName ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, `--cpu-prof-name=${profileName}`] : [];
+  // --expose-gc: the harness has every process run a full collection once warmed up (measureInterleaved).
+  const flags = ['--expose-gc', ...profiling];
   const pinned = cpu !== undefined && pinnable();
   return fork(fileURLToPath(new URL(script, import.meta.url)), args, {
     // `taskset -c N node …`: the IPC channel and the environment pass through to node.
     ...(pinned
-      ? { execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath, ...profiling] }
-      : { execArgv: profiling }),
+      ? { execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath, ...flags] }
+      : { execArgv: flags }),
     env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -310,6 +312,17 @@ export async function measureInterleaved(pair, round, options) {
         await settle();
         await slice(variant, sliceMs, 0);
       }
+    }
+    // Warmed up, every process runs one full collection, which sizes its heap's next limit from what
+    // it holds now. Without it, V8's limits from start-up decide: a client with telemetry off ran
+    // 22 s of load without a full collection (its heap grew to 112 MB) and then collected every
+    // 2.5 s, while one with sdk-node loaded collected every 2 s from the start. A service runs
+    // far longer than a benchmark, so the steady state is the one to measure.
+    const processes = new Set();
+    for (const v of Object.values(variants)) processes.add(v.loadgen).add(v.server);
+    for (const child of processes) {
+      await tell(child, { type: 'collect' });
+      await messageOf(child, 'collected', START_TIMEOUT_MS);
     }
     const windows = { plain: [], weft: [] };
     for (let i = 0; i < options.slices; i++) {
