@@ -122,7 +122,7 @@ async function startVariant(pair, variant, round, options, loadgenConfig, shared
   const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
   const serverProfile = both && profile ? profile.replace('.cpuprofile', '-server.cpuprofile') : profile;
   const clientProfile = both && profile ? profile.replace('.cpuprofile', '-client.cpuprofile') : profile;
-  const v = { variant, serverKind, clientKind, nextWindow: undefined, loadgen: undefined, sharesServer: false };
+  const v = { serverKind, clientKind, nextWindow: undefined, loadgen: undefined };
   if (shared === undefined) {
     v.server = spawnChild(
       'server.mjs',
@@ -143,7 +143,6 @@ async function startVariant(pair, variant, round, options, loadgenConfig, shared
     if (shared.serverKind !== serverKind)
       throw new Error(`cannot share a ${shared.serverKind} server as ${serverKind}`);
     v.server = shared.server;
-    v.sharesServer = true;
     v.port = shared.port;
     v.bodyBytes = shared.bodyBytes;
   }
@@ -195,27 +194,22 @@ async function stopServer(server) {
   return connections;
 }
 
-/** Ends a variant's processes (its load generator only, if it shares the other's server); resolves with the connections its server accepted. */
+/** Ends a variant's own processes (separate runs); resolves with the connections its server accepted. */
 async function stopVariant(v) {
   await stopLoadgen(v);
-  if (v.sharesServer) return Number.NaN;
   const connections = await stopServer(v.server);
   return connections[''] ?? Number.NaN;
 }
 
-/** Ends both variants' processes, load generators first; resolves with each variant's connections. */
+/**
+ * Ends both variants' processes, load generators first, each server once; resolves with each
+ * variant's connections (a server files them under the variant whose turn it was).
+ */
 async function stopVariants(variants) {
   const all = Object.values(variants);
   for (const v of all) await stopLoadgen(v);
   const connections = {};
-  for (const v of all) {
-    if (v.sharesServer) continue;
-    const byTurn = await stopServer(v.server);
-    // A server of its own: every connection is its variant's; a shared one: each variant's turns.
-    const shared = all.some((other) => other.sharesServer && other.server === v.server);
-    if (shared) Object.assign(connections, byTurn);
-    else connections[v.variant] = Object.values(byTurn).reduce((sum, n) => sum + n, 0);
-  }
+  for (const server of new Set(all.map((v) => v.server))) Object.assign(connections, await stopServer(server));
   return connections;
 }
 
