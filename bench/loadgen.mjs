@@ -1,6 +1,7 @@
 // Load generator process of one run: drives one client variant in a closed loop and reports throughput and latency.
 // Separate mode: one warm-up and one window, then a report and exit. Sliced mode (`slices` in the config): the
-// harness asks for windows one at a time, between which the process sits idle while the other variant runs.
+// harness asks for windows one at a time, between which the process sits idle while the other variant runs; on a
+// server-side pair one load generator drives both variants, each against its own server (`add-target`).
 import { performance } from 'node:perf_hooks';
 import { makeClient } from './clients.mjs';
 import { quantile } from './stats.mjs';
@@ -11,15 +12,15 @@ const MAX_ERRORS = 1_000; // a run with this many failed calls stops early: it m
 const DRAIN_MS = 10_000; // after a window, calls still in flight get this long before the process gives up
 
 const config = JSON.parse(process.argv[2]);
-const { client: kind, port, concurrency } = config;
-const client = await makeClient(kind, port, concurrency);
-
-// Every measured window's latencies, for percentiles over all of them.
+const { concurrency } = config;
 const capacity = Math.ceil(((config.measuredMs ?? config.durationMs) / 1000) * SAMPLES_PER_SECOND);
-const latenciesMs = new Float64Array(capacity);
-let stored = 0;
-let errors = 0;
-let firstError;
+
+/** A variant this process drives: its client, and every measured window's latencies and its failed calls. */
+async function target(kind, port) {
+  const client = await makeClient(kind, port, concurrency);
+  return { client, latenciesMs: new Float64Array(capacity), stored: 0, errors: 0, firstError: undefined };
+}
+const targets = new Map([[config.variant, await target(config.client, config.port)]]);
 
 /**
  * One window: `concurrency` workers call until `warmupMs + durationMs` have passed, then the calls
@@ -28,18 +29,19 @@ let firstError;
  * request. The edges are taken by the first call to cross each, not by timers, which a busy loop
  * can delay past the edge.
  */
-async function runWindow(warmupMs, durationMs) {
+async function runWindow(variant, warmupMs, durationMs) {
+  const t = targets.get(variant);
   const startedAt = performance.now();
   const measureAt = startedAt + warmupMs;
   const endAt = measureAt + durationMs;
   const maxCalls = Math.ceil(((warmupMs + durationMs) / 1000) * MAX_CALLS_PER_SECOND);
-  const errorsBefore = errors;
+  const errorsBefore = t.errors;
   let completed = 0;
   const cpu = { start: undefined, end: undefined };
   const mark = (phase) => {
     if (phase === 'start') cpu.start = process.cpuUsage();
     else cpu.end = process.cpuUsage(cpu.start);
-    process.send({ type: 'mark', phase });
+    process.send({ type: 'mark', phase, variant });
   };
   const watchdog = setTimeout(
     () => {
@@ -54,22 +56,22 @@ async function runWindow(warmupMs, durationMs) {
   const worker = async () => {
     for (let i = 0; i < maxCalls; i++) {
       const start = performance.now();
-      if (start >= endAt || errors >= MAX_ERRORS) {
+      if (start >= endAt || t.errors >= MAX_ERRORS) {
         if (cpu.start !== undefined && cpu.end === undefined) mark('end');
         return;
       }
       try {
-        await client.send();
+        await t.client.send();
       } catch (error) {
-        errors++;
-        firstError ??= String(error?.stack ?? error);
+        t.errors++;
+        t.firstError ??= String(error?.stack ?? error);
         continue;
       }
       const end = performance.now();
       if (end >= measureAt && end < endAt) {
         if (cpu.start === undefined) mark('start');
         completed++;
-        if (stored < capacity) latenciesMs[stored++] = end - start;
+        if (t.stored < capacity) t.latenciesMs[t.stored++] = end - start;
       }
     }
   };
@@ -79,15 +81,15 @@ async function runWindow(warmupMs, durationMs) {
   const cpuUs = cpu.end === undefined ? Number.NaN : cpu.end.user + cpu.end.system;
   return {
     requests: completed,
-    errors: errors - errorsBefore,
+    errors: t.errors - errorsBefore,
     rps: completed / (durationMs / 1000),
     clientCpuUs: cpuUs,
     clientCpuUsPerReq: cpuUs / completed,
   };
 }
 
-function latencies() {
-  const sorted = latenciesMs.subarray(0, stored).sort();
+function latencies(t) {
+  const sorted = t.latenciesMs.subarray(0, t.stored).sort();
   return {
     p50Ms: quantile(sorted, 0.5),
     p90Ms: quantile(sorted, 0.9),
@@ -96,27 +98,38 @@ function latencies() {
   };
 }
 
-const tooManyErrors = () => (errors >= MAX_ERRORS ? `${errors} calls failed; first: ${firstError}` : undefined);
+const tooManyErrors = (t) => (t.errors >= MAX_ERRORS ? `${t.errors} calls failed; first: ${t.firstError}` : undefined);
 
 if (config.slices === undefined) {
-  const window = await runWindow(config.warmupMs, config.durationMs);
-  process.send({ type: 'result', error: tooManyErrors(), ...window, firstError, ...latencies() }, () =>
+  const t = targets.get(config.variant);
+  const window = await runWindow(config.variant, config.warmupMs, config.durationMs);
+  process.send({ type: 'result', error: tooManyErrors(t), ...window, firstError: t.firstError, ...latencies(t) }, () =>
     process.exit(0),
   );
 } else {
+  let finished = 0;
   process.on('message', async (m) => {
     if (m.type === 'slice') {
-      const window = await runWindow(m.warmupMs, m.durationMs);
-      process.send({ type: 'slice-done', error: tooManyErrors(), ...window });
+      const window = await runWindow(m.variant, m.warmupMs, m.durationMs);
+      process.send({ type: 'slice-done', error: tooManyErrors(targets.get(m.variant)), ...window });
+    } else if (m.type === 'add-target') {
+      // The other variant of a server-side pair, against its own server.
+      targets.set(m.variant, await target(m.client, m.port));
+      process.send({ type: 'ready', variant: m.variant });
     } else if (m.type === 'collect') {
       // A full collection once warmed up, asked for by the harness (measure.mjs).
       globalThis.gc?.();
       process.send({ type: 'collected' });
     } else if (m.type === 'finish') {
-      process.send({ type: 'result', errors, firstError, ...latencies() }, () => process.exit(0));
+      // One variant's report; the process exits after the last one's.
+      const t = targets.get(m.variant);
+      const last = ++finished === targets.size;
+      process.send({ type: 'result', errors: t.errors, firstError: t.firstError, ...latencies(t) }, () => {
+        if (last) process.exit(0);
+      });
     }
   });
   // Never outlive the harness.
   process.on('disconnect', () => process.exit(0));
-  process.send({ type: 'ready' });
+  process.send({ type: 'ready', variant: config.variant });
 }

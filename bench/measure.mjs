@@ -106,11 +106,14 @@ async function endChild(child) {
 }
 
 /**
- * A variant's two processes: its server, then its load generator against it; or, given `shared`
- * (the other variant, already started), only a load generator against that variant's server. The
- * load generator's window marks go on to the server, which answers each window's end with the CPU
- * it used in it; the machine's busy CPU is read at each mark too, and `nextWindow` holds the
- * server's report of the window that just ended.
+ * A variant's two processes: its server, then its load generator against it. Given `shared` (the
+ * other variant, already started), the side that is not under test is that variant's process: on
+ * a client-side pair only a load generator is started, against the other's server; on a
+ * server-side pair only a server, which the other's load generator then also drives. `ready`
+ * settles once the load generator can take windows for this variant. The load generator's window
+ * marks go on to the server, which answers each window's end with the CPU it used in it; the
+ * machine's busy CPU is read at each mark too, and `nextWindow` holds the server's report of the
+ * window that just ended.
  */
 async function startVariant(pair, variant, round, options, loadgenConfig, shared = undefined) {
   const spec = PAIRS[pair];
@@ -122,8 +125,9 @@ async function startVariant(pair, variant, round, options, loadgenConfig, shared
   const profile = options.cpuProf ? `${pair}-${variant}-r${round + 1}.cpuprofile` : undefined;
   const serverProfile = both && profile ? profile.replace('.cpuprofile', '-server.cpuprofile') : profile;
   const clientProfile = both && profile ? profile.replace('.cpuprofile', '-client.cpuprofile') : profile;
-  const v = { serverKind, clientKind, nextWindow: undefined, loadgen: undefined };
-  if (shared === undefined) {
+  const v = { serverKind, clientKind, nextWindow: undefined, loadgen: undefined, ready: undefined };
+  const sharesServer = shared !== undefined && spec.side === 'client';
+  if (!sharesServer) {
     v.server = spawnChild(
       'server.mjs',
       [serverKind],
@@ -140,24 +144,32 @@ async function startVariant(pair, variant, round, options, loadgenConfig, shared
       throw error;
     }
   } else {
-    if (shared.serverKind !== serverKind)
-      throw new Error(`cannot share a ${shared.serverKind} server as ${serverKind}`);
     v.server = shared.server;
     v.port = shared.port;
     v.bodyBytes = shared.bodyBytes;
   }
-  const port = v.port;
-  const config = { client: clientKind, port, concurrency: options.concurrency, ...loadgenConfig };
-  v.loadgen = spawnChild(
-    'loadgen.mjs',
-    [JSON.stringify(config)],
-    spec.side !== 'server' ? clientProfile : undefined,
-    env,
-    options.pin ? LOADGEN_CPU : undefined,
-  );
+  if (shared !== undefined && !sharesServer) {
+    v.loadgen = shared.loadgen;
+    v.ready = messageOf(v.loadgen, 'ready', START_TIMEOUT_MS);
+    v.ready.catch(() => {}); // awaited by the caller; not unhandled if the message below cannot go
+    await tell(v.loadgen, { type: 'add-target', variant, client: clientKind, port: v.port });
+  } else {
+    const config = { variant, client: clientKind, port: v.port, concurrency: options.concurrency, ...loadgenConfig };
+    v.loadgen = spawnChild(
+      'loadgen.mjs',
+      [JSON.stringify(config)],
+      spec.side !== 'server' ? clientProfile : undefined,
+      env,
+      options.pin ? LOADGEN_CPU : undefined,
+    );
+    // A sliced load generator says when it is ready; a separate one starts its window at once.
+    v.ready = loadgenConfig.slices === undefined ? Promise.resolve() : messageOf(v.loadgen, 'ready', START_TIMEOUT_MS);
+    v.ready.catch(() => {});
+  }
   let busyAtStart = Number.NaN;
   v.loadgen.on('message', (m) => {
-    if (m.type !== 'mark') return;
+    // A shared load generator marks the windows of both variants: each goes to its own server.
+    if (m.type !== 'mark' || m.variant !== variant) return;
     if (m.phase === 'start') busyAtStart = busyCpuSeconds();
     else {
       // The server answers the end mark with the CPU it used in the window.
@@ -172,12 +184,12 @@ async function startVariant(pair, variant, round, options, loadgenConfig, shared
   return v;
 }
 
-/** Ends a variant's load generator. */
-async function stopLoadgen(v) {
-  if (v.loadgen === undefined) return;
+/** Ends a load generator. */
+async function stopLoadgen(loadgen) {
+  if (loadgen === undefined) return;
   // An idle load generator exits when its channel closes (a busy one reports first, then exits).
-  if (v.loadgen.connected && v.loadgen.exitCode === null) v.loadgen.disconnect();
-  await endChild(v.loadgen);
+  if (loadgen.connected && loadgen.exitCode === null) loadgen.disconnect();
+  await endChild(loadgen);
 }
 
 /** Ends a server; resolves with the connections it accepted, by the variant whose turn it was ('' without turns). */
@@ -196,7 +208,7 @@ async function stopServer(server) {
 
 /** Ends a variant's own processes (separate runs); resolves with the connections its server accepted. */
 async function stopVariant(v) {
-  await stopLoadgen(v);
+  await stopLoadgen(v.loadgen);
   const connections = await stopServer(v.server);
   return connections[''] ?? Number.NaN;
 }
@@ -207,7 +219,7 @@ async function stopVariant(v) {
  */
 async function stopVariants(variants) {
   const all = Object.values(variants);
-  for (const v of all) await stopLoadgen(v);
+  for (const loadgen of new Set(all.map((v) => v.loadgen))) await stopLoadgen(loadgen);
   const connections = {};
   for (const server of new Set(all.map((v) => v.server))) Object.assign(connections, await stopServer(server));
   return connections;
@@ -265,33 +277,33 @@ export async function measure(pair, variant, round, options) {
  * `options.slices` windows of `options.sliceS` each, in ABBA order (plain, weft, weft, plain, …),
  * only one variant sending at a time. Window i of one variant is measured next to window i of the
  * other, so a stretch in which the machine runs slower (on this VM they last from a fraction of a
- * second to seconds) falls on both alike. On a client-side pair both load generators call one
- * server process (unless `options.ownServers`): the server is not what is compared, and a second
- * process would bring its own speed for its whole life (a bare node:http server took 16.6 µs a
- * request in one process and 27.8 in another, which capped its variant at 29,000 req/s against
- * 45,000). Resolves with a run per variant: its windows, and totals over them in the same fields
- * a separate run reports.
+ * second to seconds) falls on both alike. The side that is not under test is one process for both
+ * variants (unless `options.ownProcesses`): on a client-side pair one server, on a server-side pair
+ * one load generator. It is not what is compared, and a second process would bring its own speed
+ * for its whole life (a bare node:http server took 16.6 µs a request in one process and 27.8 in
+ * another, which capped its variant at 29,000 req/s against 45,000). Resolves with a run per
+ * variant: its windows, and totals over them in the same fields a separate run reports.
  */
 export async function measureInterleaved(pair, round, options) {
   const variants = {};
   const sliceMs = options.sliceS * 1000;
   const measuredMs = options.slices * sliceMs;
-  const shareServer = PAIRS[pair].side === 'client' && !options.ownServers;
-  // Which variant starts first (and owns the shared server) alternates by round, so neither is always the younger process.
+  const share = PAIRS[pair].side !== 'both' && !options.ownProcesses;
+  // Which variant starts first (and owns the shared process) alternates by round, so neither is always the younger process.
   const startOrder = round % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain'];
   try {
     for (const variant of startOrder) {
       // A variant whose server does not start stops itself; one whose load generator does not is stopped below.
-      const shared = shareServer && variant === startOrder[1] ? variants[startOrder[0]] : undefined;
+      const shared = share && variant === startOrder[1] ? variants[startOrder[0]] : undefined;
       const config = { slices: options.slices, measuredMs };
       variants[variant] = await startVariant(pair, variant, round, options, config, shared);
-      await messageOf(variants[variant].loadgen, 'ready', START_TIMEOUT_MS);
+      await variants[variant].ready;
     }
     const slice = async (variant, warmupMs, durationMs) => {
       const v = variants[variant];
       // The server files the connections it accepts from now on under this variant.
       await tell(v.server, { type: 'turn', variant });
-      await tell(v.loadgen, { type: 'slice', warmupMs, durationMs });
+      await tell(v.loadgen, { type: 'slice', variant, warmupMs, durationMs });
       const done = await messageOf(v.loadgen, 'slice-done', warmupMs + durationMs + DRAIN_MARGIN_MS);
       if (done.error !== undefined) throw new Error(done.error);
       return done;
@@ -325,7 +337,9 @@ export async function measureInterleaved(pair, round, options) {
         await settle();
         // What the other variant's two processes, idle, still use while this one is measured.
         const other = variants[variant === 'plain' ? 'weft' : 'plain'];
-        const idleCpuMs = () => processCpuMs(other.loadgen.pid) + (shareServer ? 0 : processCpuMs(other.server.pid));
+        const active = variants[variant];
+        const idle = [other.loadgen, other.server].filter((p) => p !== active.loadgen && p !== active.server);
+        const idleCpuMs = () => idle.reduce((sum, p) => sum + processCpuMs(p.pid), 0);
         const idleBefore = idleCpuMs();
         const done = await slice(variant, 0, sliceMs);
         const otherIdleMs = idleCpuMs() - idleBefore;
@@ -343,7 +357,7 @@ export async function measureInterleaved(pair, round, options) {
     for (const variant of ['plain', 'weft']) {
       const v = variants[variant];
       const result = messageOf(v.loadgen, 'result', STOP_TIMEOUT_MS);
-      await tell(v.loadgen, { type: 'finish' });
+      await tell(v.loadgen, { type: 'finish', variant });
       const { type: _type, errors, ...latencies } = await result;
       const ws = windows[variant];
       const sum = (field) => ws.reduce((total, w) => total + w[field], 0);
@@ -374,7 +388,8 @@ export async function measureInterleaved(pair, round, options) {
     const connections = await stopVariants(variants);
     for (const run of runs) {
       run.connections = connections[run.variant] ?? 0;
-      run.sharedServer = shareServer;
+      // Which side was one process for both variants: 'server' (client-side pairs), 'loadgen' (server-side), or none.
+      run.shared = share ? (PAIRS[pair].side === 'client' ? 'server' : 'loadgen') : undefined;
     }
     return runs;
   } catch (error) {

@@ -83,7 +83,7 @@ export const PAIRS = {
 export const DEFAULTS = {
   separate: false,
   pin: true,
-  ownServers: false,
+  ownProcesses: false,
   rounds: 2,
   slices: 10,
   sliceS: 0.5,
@@ -101,7 +101,7 @@ export const SEPARATE = { rounds: 5, warmupS: 1 };
 export const QUICK = { rounds: 1, slices: 2, sliceS: 0.25, durationS: 0.5, warmupS: 0.25 };
 
 export const USAGE = `usage: node bench/run.mjs [--rounds N] [--slices N] [--slice S] [--warmup S] [--concurrency C]
-                        [--no-pin] [--own-servers] [--separate [--duration S]] [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
+                        [--no-pin] [--own-processes] [--separate [--duration S]] [--only ${Object.keys(PAIRS).join(',')}] [--quick] [--cpu-prof]
                         [--record]
   --rounds N        rounds per pair, each with fresh processes (default ${DEFAULTS.rounds}; ${SEPARATE.rounds} with --separate)
   --slices N        measured windows per variant and round, the variants taking turns ABBA (default ${DEFAULTS.slices})
@@ -110,8 +110,8 @@ export const USAGE = `usage: node bench/run.mjs [--rounds N] [--slices N] [--sli
   --concurrency C   calls in flight, closed loop (default ${DEFAULTS.concurrency})
   --no-pin          leave the processes where the scheduler puts them (default: load generators on
                     the first CPU, servers on the second, with taskset)
-  --own-servers     a server process per variant on client-side pairs too (default: both variants'
-                    load generators call one server, so its speed is the same for both)
+  --own-processes   a server and a load generator per variant (default: the side not under test is
+                    one process for both variants, so its speed is the same for both)
   --separate        the older schedule: each variant in processes of its own for one window per round,
                     plain/weft then weft/plain; its window is --duration S (default ${DEFAULTS.durationS})
   --only LIST       pairs to run, comma-separated (default all)
@@ -146,7 +146,7 @@ export function parseOptions(argv) {
       quick: { type: 'boolean' },
       separate: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
-      'own-servers': { type: 'boolean' },
+      'own-processes': { type: 'boolean' },
       'cpu-prof': { type: 'boolean' },
       record: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -161,7 +161,7 @@ export function parseOptions(argv) {
         'quick',
         'separate',
         'no-pin',
-        'own-servers',
+        'own-processes',
         'cpu-prof',
         'record',
         'help',
@@ -180,7 +180,7 @@ export function parseOptions(argv) {
     ...(values.quick ? QUICK : {}),
     separate,
     pin: values['no-pin'] !== true && availableParallelism() >= 2,
-    ownServers: values['own-servers'] === true,
+    ownProcesses: values['own-processes'] === true,
     cpuProf: values['cpu-prof'] === true,
     record: values.record === true,
   };
