@@ -15,13 +15,21 @@
 // loop reads, and so the garbage collector's timing, still moves a run by a few per cent (two runs of `none`:
 // 92,500 and 96,700 a call); `--repeats N` reports each variant's median run. Needs valgrind
 // (`apt-get install -y valgrind`) and `npx tsc -b tsconfig.build.json` first. About 3 minutes a variant.
-import { execFile } from 'node:child_process';
+//
+// Server variants count the server instead, an Express 5 app answering GET /json, while this process drives it
+// with an undici Pool (32 connections): `express` (bare), `express-noop` (a pass-through middleware mounted first,
+// what any middleware costs), `weft-express-off` (`app.use(mesh.express())`, telemetry off) and `weft-express`
+// (the default: metrics, tracing with no SDK). Its `calls` are requests; `--calls 10000 --warmup 2000` takes
+// about a minute a variant.
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { listenJson } from './json-server.mjs';
+import { ANSWER, listenJson } from './json-server.mjs';
 import { bareClient, callsInFlight, meshClient } from './tracing.mjs';
 
 const VARIANTS = {
@@ -32,6 +40,61 @@ const VARIANTS = {
   'telemetry-1': { tracing: true, samplingRatio: 0.01 },
   'telemetry-100': { tracing: true, samplingRatio: 1 },
 };
+
+/** Server variants: what the Express app mounts before its route. */
+const SERVER_VARIANTS = {
+  express: {},
+  'express-noop': { noop: true },
+  'weft-express-off': { mesh: { tracing: false, metrics: false } },
+  'weft-express': { mesh: {} },
+};
+
+/** The counted server: answers `requests` requests of GET /json, then closes and exits. Prints its port. */
+async function serve(variant, requests) {
+  const { default: express } = await import('express');
+  const { mesh: options, noop } = SERVER_VARIANTS[variant];
+  let mesh;
+  if (options !== undefined) {
+    const { createMesh } = await import('@weft/mesh');
+    mesh = await createMesh({ service: 'bench', security: false, logger: false, ...options });
+  }
+  const app = express();
+  if (mesh !== undefined) app.use(mesh.express());
+  if (noop) app.use((_req, _res, next) => next());
+  const server = createServer(app);
+  const payload = JSON.parse(ANSWER);
+  let served = 0;
+  app.get('/json', (_req, res) => {
+    res.json(payload);
+    if (++served === requests) {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  process.stdout.write(`${server.address().port}\n`);
+  await once(server, 'close');
+  await mesh?.close();
+}
+
+/** Drives the counted server at `port` with 32 connections until it closes them. */
+async function drive(port) {
+  const { Pool } = await import('undici');
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 32 });
+  const worker = async () => {
+    try {
+      for (;;) {
+        const { body } = await pool.request({ method: 'GET', path: '/json' });
+        await body.dump();
+      }
+    } catch {
+      // The server closed its connections: it has answered its requests.
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  await pool.destroy();
+}
 
 async function child(variant, port, calls) {
   const { send, close } =
@@ -58,12 +121,33 @@ function counted(variant, port, calls, dir) {
     String(port),
     String(calls),
   ];
+  if (variant in SERVER_VARIANTS) {
+    args.splice(args.indexOf('--child'), 3, '--serve', variant);
+    return countedServer(variant, args, calls, out);
+  }
   return new Promise((resolve, reject) => {
     execFile('valgrind', args, { maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
       if (error) reject(new Error(`valgrind ${variant} ${calls}: ${error.message}\n${stderr.slice(-2000)}`));
       else resolve(out);
     });
   });
+}
+
+/** Runs a server variant under cachegrind (`args`) and drives it until it has answered; resolves with `out`. */
+async function countedServer(variant, args, requests, out) {
+  const counted = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  counted.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const exited = once(counted, 'exit');
+  const [line] = await Promise.race([once(counted.stdout, 'data'), exited]);
+  const port = Number(String(line).trim());
+  if (!Number.isInteger(port)) throw new Error(`valgrind ${variant} ${requests}: no port\n${stderr}`);
+  await drive(port);
+  const [code] = await exited;
+  if (code !== 0) throw new Error(`valgrind ${variant} ${requests}: exit ${code}\n${stderr}`);
+  return out;
 }
 
 /** Instructions by function in a cachegrind output file; JIT code (no symbol) as one entry. */
@@ -103,8 +187,11 @@ async function main() {
     },
   });
   if (positionals.length === 0)
-    throw new Error(`usage: node bench/instructions.mjs V1 V2 … (${Object.keys(VARIANTS)})`);
-  for (const v of positionals) if (!(v in VARIANTS)) throw new Error(`unknown variant ${v}: ${Object.keys(VARIANTS)}`);
+    throw new Error(
+      `usage: node bench/instructions.mjs V1 V2 … (${Object.keys(VARIANTS)}; servers: ${Object.keys(SERVER_VARIANTS)})`,
+    );
+  const known = [...Object.keys(VARIANTS), ...Object.keys(SERVER_VARIANTS)];
+  for (const v of positionals) if (!known.includes(v)) throw new Error(`unknown variant ${v}: ${known}`);
   const calls = Number(values.calls ?? 40_000);
   const warmup = Number(values.warmup ?? 5_000);
   const repeats = Number(values.repeats ?? 1);
@@ -155,6 +242,9 @@ async function main() {
 
 if (process.argv[2] === '--child') {
   await child(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
+  process.exit(0);
+} else if (process.argv[2] === '--serve') {
+  await serve(process.argv[3], Number(process.argv[4]));
   process.exit(0);
 } else {
   await main();
