@@ -105,10 +105,13 @@ async function child(variant, port, calls) {
   await close();
 }
 
-/** Runs `calls` calls of `variant` under cachegrind; resolves with its output file. */
+/**
+ * Runs `calls` calls of `variant` under cachegrind (for a server variant, `calls` requests, with this process
+ * driving it); resolves with its output file.
+ */
 function counted(variant, port, calls, dir) {
   const out = join(dir, `${variant}.${calls}.out`);
-  const args = [
+  const valgrind = [
     '--tool=cachegrind',
     '--cache-sim=no',
     '--smc-check=all-non-file',
@@ -116,15 +119,9 @@ function counted(variant, port, calls, dir) {
     process.execPath,
     '--single-threaded',
     fileURLToPath(import.meta.url),
-    '--child',
-    variant,
-    String(port),
-    String(calls),
   ];
-  if (variant in SERVER_VARIANTS) {
-    args.splice(args.indexOf('--child'), 3, '--serve', variant);
-    return countedServer(variant, args, calls, out);
-  }
+  if (variant in SERVER_VARIANTS) return countedServer([...valgrind, '--serve', variant, String(calls)], variant, out);
+  const args = [...valgrind, '--child', variant, String(port), String(calls)];
   return new Promise((resolve, reject) => {
     execFile('valgrind', args, { maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
       if (error) reject(new Error(`valgrind ${variant} ${calls}: ${error.message}\n${stderr.slice(-2000)}`));
@@ -133,20 +130,20 @@ function counted(variant, port, calls, dir) {
   });
 }
 
-/** Runs a server variant under cachegrind (`args`) and drives it until it has answered; resolves with `out`. */
-async function countedServer(variant, args, requests, out) {
-  const counted = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs a counted server (valgrind `args`), drives it until it has answered its requests; resolves with `out`. */
+async function countedServer(args, variant, out) {
+  const server = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  counted.stderr.on('data', (chunk) => {
+  server.stderr.on('data', (chunk) => {
     stderr = (stderr + chunk).slice(-2000);
   });
-  const exited = once(counted, 'exit');
-  const [line] = await Promise.race([once(counted.stdout, 'data'), exited]);
-  const port = Number(String(line).trim());
-  if (!Number.isInteger(port)) throw new Error(`valgrind ${variant} ${requests}: no port\n${stderr}`);
-  await drive(port);
-  const [code] = await exited;
-  if (code !== 0) throw new Error(`valgrind ${variant} ${requests}: exit ${code}\n${stderr}`);
+  const exited = once(server, 'exit').then(([code]) => code);
+  // The server prints its port once it listens; it exits on its own once it has answered.
+  const first = await Promise.race([once(server.stdout, 'data').then(([chunk]) => String(chunk)), exited]);
+  if (typeof first !== 'string') throw new Error(`valgrind ${variant}: exited ${first} before listening\n${stderr}`);
+  await drive(Number(first.trim()));
+  const code = await exited;
+  if (code !== 0) throw new Error(`valgrind ${variant}: exit ${code}\n${stderr}`);
   return out;
 }
 
