@@ -80,20 +80,16 @@ async function serve(variant, requests) {
 
 /** Drives the counted server at `port` with 32 connections until it closes them. */
 async function drive(port) {
-  const { Pool } = await import('undici');
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 32 });
+  const { send, close } = await bareClient(port, 32);
   const worker = async () => {
     try {
-      for (;;) {
-        const { body } = await pool.request({ method: 'GET', path: '/json' });
-        await body.dump();
-      }
+      for (;;) await send();
     } catch {
       // The server closed its connections: it has answered its requests.
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
-  await pool.destroy();
+  await close();
 }
 
 async function child(variant, port, calls) {

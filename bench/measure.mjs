@@ -127,6 +127,7 @@ async function startVariant(pair, variant, round, options, loadgenConfig, shared
   const clientProfile = both && profile ? profile.replace('.cpuprofile', '-client.cpuprofile') : profile;
   const v = { serverKind, clientKind, nextWindow: undefined, loadgen: undefined, ready: undefined };
   const sharesServer = shared !== undefined && spec.side === 'client';
+  const sharesLoadgen = shared !== undefined && spec.side === 'server';
   if (!sharesServer) {
     v.server = spawnChild(
       'server.mjs',
@@ -148,7 +149,7 @@ async function startVariant(pair, variant, round, options, loadgenConfig, shared
     v.port = shared.port;
     v.bodyBytes = shared.bodyBytes;
   }
-  if (shared !== undefined && !sharesServer) {
+  if (sharesLoadgen) {
     v.loadgen = shared.loadgen;
     v.ready = messageOf(v.loadgen, 'ready', START_TIMEOUT_MS);
     v.ready.catch(() => {}); // awaited by the caller; not unhandled if the message below cannot go
