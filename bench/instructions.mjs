@@ -16,6 +16,10 @@
 // 92,500 and 96,700 a call); `--repeats N` reports each variant's median run. Needs valgrind
 // (`apt-get install -y valgrind`) and `npx tsc -b tsconfig.build.json` first. About 3 minutes a variant.
 //
+// `--js` counts under callgrind instead (about twice as slow) and names JavaScript by function, from V8's perf
+// map, with totals by part: weft's JavaScript, undici's, Node's, OpenTelemetry's, compiled regular expressions,
+// V8 builtins, garbage collection, the compilers and the rest of the native code.
+//
 // Server variants count the server instead, an Express 5 app answering GET /json, while this process drives it
 // with an undici Pool (32 connections): `express` (bare), `express-noop` (a pass-through middleware mounted first,
 // what any middleware costs), `weft-express-off` (`app.use(mesh.express())`, telemetry off) and `weft-express`
@@ -31,6 +35,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ANSWER, listenJson } from './json-server.mjs';
 import { bareClient, callsInFlight, meshClient } from './tracing.mjs';
+
+/** The repository's root, cut from the names of JIT code. */
+const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
 const VARIANTS = {
   undici: {},
@@ -103,31 +110,52 @@ async function child(variant, port, calls) {
 
 /**
  * Runs `calls` calls of `variant` under cachegrind (for a server variant, `calls` requests, with this process
- * driving it); resolves with its output file.
+ * driving it); resolves with its counts by function. With `js`, under callgrind instead, counting each
+ * instruction's address, and the JIT code's addresses named by the perf map V8 writes (`--perf-basic-prof`,
+ * with code never moved: `--no-compact-code-space`): JavaScript by function, not one line.
  */
-function counted(variant, port, calls, dir) {
+async function counted(variant, port, calls, dir, js) {
   const out = join(dir, `${variant}.${calls}.out`);
+  const tool = js
+    ? ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`]
+    : ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${out}`];
+  // --perf-basic-prof also turns on V8's code log: into the temporary directory with the rest.
+  const node = js
+    ? ['--perf-basic-prof', '--no-compact-code-space', '--no-logfile-per-isolate', `--logfile=${out}.v8.log`]
+    : [];
   const valgrind = [
-    '--tool=cachegrind',
-    '--cache-sim=no',
+    ...tool,
     '--smc-check=all-non-file',
-    `--cachegrind-out-file=${out}`,
     process.execPath,
     '--single-threaded',
+    ...node,
     fileURLToPath(import.meta.url),
   ];
-  if (variant in SERVER_VARIANTS) return countedServer([...valgrind, '--serve', variant, String(calls)], variant, out);
-  const args = [...valgrind, '--child', variant, String(port), String(calls)];
+  const pid =
+    variant in SERVER_VARIANTS
+      ? await countedServer([...valgrind, '--serve', variant, String(calls)], variant)
+      : await countedClient([...valgrind, '--child', variant, String(port), String(calls)], variant, calls);
+  if (!js) return byFunction(out);
+  const map = `/tmp/perf-${pid}.map`;
+  try {
+    return byAddress(out, perfMap(map));
+  } finally {
+    rmSync(map, { force: true });
+  }
+}
+
+/** Runs a counted client (valgrind `args`) to its end; resolves with its process id. */
+function countedClient(args, variant, calls) {
   return new Promise((resolve, reject) => {
-    execFile('valgrind', args, { maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+    const child = execFile('valgrind', args, { maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
       if (error) reject(new Error(`valgrind ${variant} ${calls}: ${error.message}\n${stderr.slice(-2000)}`));
-      else resolve(out);
+      else resolve(child.pid);
     });
   });
 }
 
-/** Runs a counted server (valgrind `args`), drives it until it has answered its requests; resolves with `out`. */
-async function countedServer(args, variant, out) {
+/** Runs a counted server (valgrind `args`), drives it until it has answered its requests; resolves with its process id. */
+async function countedServer(args, variant) {
   const server = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   server.stderr.on('data', (chunk) => {
@@ -140,7 +168,7 @@ async function countedServer(args, variant, out) {
   await drive(Number(first.trim()));
   const code = await exited;
   if (code !== 0) throw new Error(`valgrind ${variant}: exit ${code}\n${stderr}`);
-  return out;
+  return server.pid;
 }
 
 /** Instructions by function in a cachegrind output file; JIT code (no symbol) as one entry. */
@@ -155,6 +183,100 @@ function byFunction(file) {
     }
   }
   return counts;
+}
+
+/** V8's perf map: each JIT code object's start, end and name (`JS:*name file:line:col`, tier mark dropped), by start. */
+function perfMap(file) {
+  const entries = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const a = line.indexOf(' ');
+    const b = line.indexOf(' ', a + 1);
+    if (b === -1) continue;
+    const start = Number.parseInt(line.slice(0, a), 16);
+    const name = line
+      .slice(b + 1)
+      .replace(/^(?:JS|LazyCompile|Function):[*~^+]?/, 'JS ')
+      .replace(`file://${REPO}/`, '')
+      .replace(`${REPO}/`, '')
+      .replace(/node_modules\/\.pnpm\/[^/]+\/node_modules\//, '');
+    entries.push({ start, end: start + Number.parseInt(line.slice(a + 1, b), 16), name });
+  }
+  // Stable: of two objects at one address (the second made after the first was freed), the later one wins below.
+  return entries.sort((x, y) => x.start - y.start);
+}
+
+/** The name of the JIT code at `address`, if any. */
+function jitName(map, address) {
+  let lo = 0;
+  let hi = map.length - 1;
+  let found;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (map[mid].start <= address) {
+      found = map[mid];
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found !== undefined && address < found.end ? found.name : undefined;
+}
+
+/**
+ * Self instructions by function in a callgrind output file written with `--dump-instr=yes` (positions
+ * `instr line`, each absolute or relative to the last); an address in JIT code takes its perf map name.
+ * The line after `calls=` is the callee's inclusive cost, not this function's own: skipped.
+ */
+function byAddress(file, map) {
+  const counts = new Map();
+  const names = new Map();
+  let fn = '';
+  let address = 0;
+  let inclusive = false;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.startsWith('fn=') || line.startsWith('cfn=')) {
+      const m = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+      const name = m === null ? line.slice(line.indexOf('=') + 1) : (m[2] ?? names.get(m[1]));
+      if (m !== null && m[2] !== undefined) names.set(m[1], m[2]);
+      if (line[0] === 'f') fn = name;
+      continue;
+    }
+    if (line.startsWith('calls=')) {
+      inclusive = true;
+      continue;
+    }
+    const c = line[0];
+    if (c !== '0' && c !== '+' && c !== '-' && c !== '*') continue;
+    const [position, , count] = line.split(' ');
+    if (count === undefined) continue;
+    if (c === '0') address = Number.parseInt(position, 16);
+    else if (c === '+') address += Number.parseInt(position.slice(1), 16);
+    else if (c === '-') address -= Number.parseInt(position.slice(1), 16);
+    if (inclusive) {
+      inclusive = false;
+      continue;
+    }
+    const name = jitName(map, address) ?? fn;
+    counts.set(name, (counts.get(name) ?? 0) + Number(count));
+  }
+  return counts;
+}
+
+/** Where a function's instructions belong, for the `--js` totals. */
+function part(fn) {
+  if (fn.startsWith('JS ')) {
+    if (fn.includes('packages/')) return 'weft (JavaScript)';
+    if (fn.includes('undici')) return 'undici (JavaScript)';
+    if (fn.includes('@opentelemetry')) return 'OpenTelemetry (JavaScript)';
+    if (fn.includes('node:')) return "Node's own JavaScript";
+    return 'other JavaScript';
+  }
+  if (fn.startsWith('RegExp:')) return 'regular expressions (compiled)';
+  if (fn.startsWith('Builtin:') || fn.startsWith('Builtins_') || fn.startsWith('BytecodeHandler:'))
+    return 'V8 builtins';
+  if (/Scaveng|Mark|Sweep|Evacuat|Heap|Marking|Compactor|LiveObject|Slot|Remembered|GCTracer|Minor|Major/.test(fn))
+    return 'garbage collection';
+  if (/compiler::|maglev|Maglev|interpreter::|Parser|Scanner|Ast|Bytecode|Compile|Deoptimiz|TurboFan/.test(fn))
+    return 'V8 compilers';
+  return 'other native (V8 runtime, Node, libc)';
 }
 
 /** Per-call counts by function: the longer run's minus the shorter run's, over the calls between them. */
@@ -177,6 +299,7 @@ async function main() {
       warmup: { type: 'string' },
       repeats: { type: 'string' },
       functions: { type: 'boolean' },
+      js: { type: 'boolean' },
     },
   });
   if (positionals.length === 0)
@@ -195,8 +318,8 @@ async function main() {
     for (const variant of positionals) {
       const runs = [];
       for (let i = 0; i < repeats; i++) {
-        const shorter = byFunction(await counted(variant, server.port, warmup, dir));
-        const longer = byFunction(await counted(variant, server.port, warmup + calls, dir));
+        const shorter = await counted(variant, server.port, warmup, dir, values.js);
+        const longer = await counted(variant, server.port, warmup + calls, dir, values.js);
         const functions = perCall(longer, shorter, calls);
         const total = sum(functions);
         runs.push({ variant, functions, total });
@@ -216,15 +339,39 @@ async function main() {
         `| ${r.variant} | ${Math.round(r.total).toLocaleString('en')} | ${signed(r.total - first.total)} | ${(first.total / r.total).toFixed(3)} |`,
       );
     }
-    if (values.functions) {
+    if (values.js) {
+      const parts = (r) => {
+        const out = new Map();
+        for (const [fn, n] of r.functions) out.set(part(fn), (out.get(part(fn)) ?? 0) + n);
+        return out;
+      };
+      const firstParts = parts(first);
+      console.log(`\nby part (instructions a call; the others' change against ${first.variant}):`);
+      console.log(
+        `| part | ${results.map((r) => r.variant).join(' | ')} |\n|---|${results.map(() => '---:').join('|')}|`,
+      );
+      const all = results.map(parts);
+      // Every part any variant has: weft's JavaScript is absent from a bare first variant.
+      const names = new Set(all.flatMap((p) => [...p.keys()]));
+      const largest = (name) => Math.max(...all.map((p) => p.get(name) ?? 0));
+      for (const name of [...names].sort((x, y) => largest(y) - largest(x))) {
+        const cells = all.map((p, i) =>
+          i === 0
+            ? Math.round(p.get(name) ?? 0).toLocaleString('en')
+            : signed((p.get(name) ?? 0) - (firstParts.get(name) ?? 0)),
+        );
+        console.log(`| ${name} | ${cells.join(' | ')} |`);
+      }
+    }
+    if (values.functions || values.js) {
       for (const r of results.slice(1)) {
         const names = new Set([...r.functions.keys(), ...first.functions.keys()]);
         const moved = [...names]
           .map((fn) => [fn, (r.functions.get(fn) ?? 0) - (first.functions.get(fn) ?? 0)])
           .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
-          .slice(0, 25);
+          .slice(0, values.js ? 40 : 25);
         console.log(`\n${r.variant} − ${first.variant}, by function (instructions a call):`);
-        for (const [fn, d] of moved) console.log(`${signed(d).padStart(7)}  ${fn.slice(0, 110)}`);
+        for (const [fn, d] of moved) console.log(`${signed(d).padStart(7)}  ${fn.slice(0, 130)}`);
       }
     }
   } finally {
