@@ -18,7 +18,9 @@
 //
 // `--js` counts under callgrind instead (about twice as slow) and names JavaScript by function, from V8's perf
 // map, with totals by part: weft's JavaScript, undici's, Node's, OpenTelemetry's, compiled regular expressions,
-// V8 builtins, garbage collection, the compilers and the rest of the native code.
+// V8 builtins, garbage collection, the compilers and the rest of the native code. The compilers' line is the
+// noisiest (a recompile falling inside the counted calls or not); the total without it is printed too.
+// `--save FILE` writes every variant's count a call by function (JSON), to compare runs of two builds.
 //
 // Server variants count the server instead, an Express 5 app answering GET /json, while this process drives it
 // with an undici Pool (32 connections): `express` (bare), `express-noop` (a pass-through middleware mounted first,
@@ -27,7 +29,7 @@
 // about a minute a variant.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,7 +197,9 @@ function perfMap(file) {
     const start = Number.parseInt(line.slice(0, a), 16);
     const name = line
       .slice(b + 1)
-      .replace(/^(?:JS|LazyCompile|Function):[*~^+]?/, 'JS ')
+      // The tier stays in the name (V8's marks): `*` optimized by TurboFan, `^` baseline (Sparkplug),
+      // `~` interpreted; a hot function that is not `*` runs every property access through an IC stub.
+      .replace(/^(?:JS|LazyCompile|Function):([*~^+]?)/, (_, tier) => `JS ${tier}`)
       .replace(`file://${REPO}/`, '')
       .replace(`${REPO}/`, '')
       .replace(/node_modules\/\.pnpm\/[^/]+\/node_modules\//, '');
@@ -261,6 +265,8 @@ function byAddress(file, map) {
 }
 
 /** Where a function's instructions belong, for the `--js` totals. */
+const COMPILERS = 'V8 compilers';
+
 function part(fn) {
   if (fn.startsWith('JS ')) {
     if (fn.includes('packages/')) return 'weft (JavaScript)';
@@ -275,7 +281,7 @@ function part(fn) {
   if (/Scaveng|Mark|Sweep|Evacuat|Heap|Marking|Compactor|LiveObject|Slot|Remembered|GCTracer|Minor|Major/.test(fn))
     return 'garbage collection';
   if (/compiler::|maglev|Maglev|interpreter::|Parser|Scanner|Ast|Bytecode|Compile|Deoptimiz|TurboFan/.test(fn))
-    return 'V8 compilers';
+    return COMPILERS;
   return 'other native (V8 runtime, Node, libc)';
 }
 
@@ -300,6 +306,7 @@ async function main() {
       repeats: { type: 'string' },
       functions: { type: 'boolean' },
       js: { type: 'boolean' },
+      save: { type: 'string' },
     },
   });
   if (positionals.length === 0)
@@ -311,7 +318,9 @@ async function main() {
   const calls = Number(values.calls ?? 40_000);
   const warmup = Number(values.warmup ?? 5_000);
   const repeats = Number(values.repeats ?? 1);
-  const server = await listenJson();
+  // A client under valgrind can leave a connection idle past Node's 5 s: the server closing it
+  // then races the client's next request on it (UND_ERR_SOCKET, "other side closed").
+  const server = await listenJson({ keepAliveTimeout: 600_000 });
   const dir = mkdtempSync(join(tmpdir(), 'weft-instructions-'));
   try {
     const results = [];
@@ -339,6 +348,10 @@ async function main() {
         `| ${r.variant} | ${Math.round(r.total).toLocaleString('en')} | ${signed(r.total - first.total)} | ${(first.total / r.total).toFixed(3)} |`,
       );
     }
+    if (values.save !== undefined) {
+      const saved = Object.fromEntries(results.map((r) => [r.variant, Object.fromEntries(r.functions)]));
+      writeFileSync(values.save, JSON.stringify({ calls, warmup, js: values.js === true, variants: saved }));
+    }
     if (values.js) {
       const parts = (r) => {
         const out = new Map();
@@ -362,6 +375,11 @@ async function main() {
         );
         console.log(`| ${name} | ${cells.join(' | ')} |`);
       }
+      const steady = all.map((p, i) => results[i].total - (p.get(COMPILERS) ?? 0));
+      const cells = steady.map((n, i) =>
+        i === 0 ? Math.round(n).toLocaleString('en') : `${signed(n - steady[0])} (${(steady[0] / n).toFixed(3)})`,
+      );
+      console.log(`| **total without the compilers** | ${cells.join(' | ')} |`);
     }
     if (values.functions || values.js) {
       for (const r of results.slice(1)) {
