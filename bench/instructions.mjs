@@ -26,7 +26,8 @@
 // with an undici Pool (32 connections): `express` (bare), `express-noop` (a pass-through middleware mounted first,
 // what any middleware costs), `weft-express-off` (`app.use(mesh.express())`, telemetry off) and `weft-express`
 // (the default: metrics, tracing with no SDK). Its `calls` are requests; `--calls 10000 --warmup 2000` takes
-// about a minute a variant.
+// about a minute a variant, but V8 is still optimizing a server after 2,000 requests (a few dozen compiles
+// more, weft's server more than bare Express): warm up longer, or read the total without the compilers.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
