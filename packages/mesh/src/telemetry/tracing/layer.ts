@@ -149,8 +149,8 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
     wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
       return (request, ctx) => {
         const inbound = inboundCalls.getStore() as TracedCall | undefined;
-        // Written into the request's own headers, as the transport writes Host: a request belongs to
-        // the pipeline once sent (mesh.request() sends a copy of the caller's; the adapters build theirs).
+        // Written into the request's own headers: a request belongs to the pipeline once sent
+        // (mesh.request() sends a copy of the caller's; the adapters build theirs).
         const headers = request.headers;
         let requestId = headers[REQUEST_ID_HEADER];
         if (typeof requestId !== 'string' || requestId === '') {
