@@ -105,6 +105,8 @@ async function client(kind, port, concurrency, tlsPort) {
     logger: false,
     security: mtls ? { identity: { caDir: process.env.WEFT_CA_DIR } } : false,
     tracing: MESH_TRACING[kind],
+    // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
+    requestId: MESH_TRACING[kind] !== false,
     ...(kind === 'off-no-retries' ? { policy: [{ service: 'bench', retries: { attempts: 0 } }] } : {}),
     ...(kind === 'off-no-metrics' ? { metrics: false } : {}),
   });

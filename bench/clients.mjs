@@ -23,6 +23,8 @@ async function weftMesh(port, concurrency, policy, security = false, tracing = u
     security,
     ...(policy === undefined ? {} : { policy }),
     ...(tracing === undefined ? {} : { tracing }),
+    // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
+    ...(tracing === false ? { requestId: false } : {}),
     ...(metrics ? {} : { metrics }),
   });
 }

@@ -55,7 +55,7 @@ const VARIANTS = {
 const SERVER_VARIANTS = {
   express: {},
   'express-noop': { noop: true },
-  'weft-express-off': { mesh: { tracing: false, metrics: false } },
+  'weft-express-off': { mesh: { tracing: false, requestId: false, metrics: false } },
   'weft-express': { mesh: {} },
 };
 

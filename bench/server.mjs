@@ -33,7 +33,11 @@ async function start(kind) {
   const tracing = !kind.endsWith('-untraced');
   // `-caller`: a workload with a service to call, whose inbound calls run in AsyncLocalStorage with tracing on.
   const discovery = kind.endsWith('-caller') ? { static: { other: ['127.0.0.1:9'] } } : undefined;
-  const mesh = weft ? await createMesh({ service: 'bench', security, logger: false, tracing, discovery }) : undefined;
+  // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
+  const requestId = tracing;
+  const mesh = weft
+    ? await createMesh({ service: 'bench', security, logger: false, tracing, requestId, discovery })
+    : undefined;
   switch (kind) {
     case 'node-http':
       return listenNode(answer);

@@ -54,6 +54,8 @@ export async function meshClient({ port, concurrency, samplingRatio, tracing, me
     connectionPool: { maxConnectionsPerEndpoint: concurrency },
     logger: false,
     tracing,
+    // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
+    ...(tracing === false ? { requestId: false } : {}),
     ...(metrics === false ? { metrics: false } : {}),
   });
   const send = async () => {

@@ -83,6 +83,35 @@ describe('access logs', () => {
     });
   });
 
+  it('logs the x-request-id made at the edge with tracing off, the same on both sides', async () => {
+    const client = capture();
+    const server = capture();
+    const reviews = await mesh({
+      service: 'reviews',
+      tracing: false,
+      accessLog: { logger: server.logger },
+      logger: false,
+    });
+    const app = express();
+    app.use(reviews.express());
+    app.get('/', (req, res) => {
+      res.json({ id: req.headers['x-request-id'] });
+    });
+    const listening = await reviews.listen(app);
+    const m = await mesh({
+      service: 'productpage',
+      tracing: false,
+      discovery: { static: { reviews: [listening.address] } },
+      accessLog: { logger: client.logger },
+      logger: false,
+    });
+    const seen = ((await (await m.fetch('http://reviews/')).json()) as { id: string }).id;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(client.lines()[0]?.request_id).toBe(seen);
+    expect(server.lines()[0]?.request_id).toBe(seen);
+  });
+
   it('carries the response flags of real failures: UH, UO, UT, NR, URX, DI, FI', async () => {
     const log = capture();
     const failing = await upstream('failing', (_req, res) => {

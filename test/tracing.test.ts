@@ -29,12 +29,12 @@ function providerFor(service: string, exporter: InMemorySpanExporter): BasicTrac
  * with fetch; neither copies a header. C answers 503 to its first call and records what it saw;
  * B's policy retries 5xx. `tracing` is each mesh's tracing option (`undefined`: the default).
  */
-async function chain(tracing: (service: string) => MeshOptions['tracing']) {
+async function chain(tracing: (service: string) => MeshOptions['tracing'], more: Partial<MeshOptions> = {}) {
   const seenByC: IncomingHttpHeaders[] = [];
   const seenByB: IncomingHttpHeaders[] = [];
   const servers: Record<string, { m: Mesh; address: string }> = {};
 
-  const c = await mesh({ service: 'c', tracing: tracing('c'), logger: false });
+  const c = await mesh({ service: 'c', tracing: tracing('c'), logger: false, ...more });
   const cApp = express();
   cApp.use(c.express());
   cApp.get('/c', (req, res) => {
@@ -48,6 +48,7 @@ async function chain(tracing: (service: string) => MeshOptions['tracing']) {
     service: 'b',
     tracing: tracing('b'),
     logger: false,
+    ...more,
     discovery: { static: { c: [servers.c.address] } },
     policy: [{ service: 'c', retries: { attempts: 2, retryOn: '5xx', backoff: '1ms' } }],
   });
@@ -64,6 +65,7 @@ async function chain(tracing: (service: string) => MeshOptions['tracing']) {
     service: 'a',
     tracing: tracing('a'),
     logger: false,
+    ...more,
     discovery: { static: { b: [servers.b.address] } },
   });
   const aApp = express();
@@ -269,13 +271,47 @@ describe('tracing without an OpenTelemetry SDK', () => {
   });
 });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 describe('tracing: false', () => {
-  it('adds no header and no request id', async () => {
-    const { url, seenByC } = await chain(() => false);
+  it('writes no trace header, and still makes x-request-id at the edge and carries it along, as Envoy does', async () => {
+    const { url, seenByB, seenByC } = await chain(() => false);
     await (await fetch(`${url}/a`)).arrayBuffer();
+    const id = seenByB[0]?.['x-request-id'];
+    expect(id).toMatch(UUID);
+    // Both attempts to c (the first answered 503 and was retried) carry the edge's id.
+    expect(seenByC.map((h) => h['x-request-id'])).toEqual([id, id]);
+    for (const headers of [...seenByB, ...seenByC]) {
+      expect(headers.traceparent).toBeUndefined();
+      expect(headers.b3).toBeUndefined();
+      expect(headers['x-b3-traceid']).toBeUndefined();
+    }
+  });
+
+  it('with requestId: false too, adds no header at all', async () => {
+    const { url, seenByB, seenByC } = await chain(() => false, { requestId: false });
+    await (await fetch(`${url}/a`)).arrayBuffer();
+    expect(seenByC).toHaveLength(2);
+    for (const headers of [...seenByB, ...seenByC]) {
+      expect(headers['x-request-id']).toBeUndefined();
+      expect(headers.traceparent).toBeUndefined();
+    }
+  });
+});
+
+describe('requestId: false', () => {
+  it('carries the trace but makes no x-request-id', async () => {
+    const exporter = new InMemorySpanExporter();
+    const { url, seenByB, seenByC } = await chain((service) => ({ tracerProvider: providerFor(service, exporter) }), {
+      requestId: false,
+    });
+    await (await fetch(`${url}/a`)).arrayBuffer();
+    expect(seenByB[0]?.traceparent).toBeDefined();
+    expect(seenByC[1]?.traceparent).toBeDefined();
+    expect(seenByB[0]?.['x-request-id']).toBeUndefined();
     expect(seenByC[1]?.['x-request-id']).toBeUndefined();
-    expect(seenByC[1]?.traceparent).toBeUndefined();
-    expect(seenByC[1]?.['x-b3-traceid']).toBeUndefined();
+    await expect.poll(() => exporter.getFinishedSpans().length).toBeGreaterThan(0);
+    for (const span of exporter.getFinishedSpans()) expect(span.attributes['guid:x-request-id']).toBeUndefined();
   });
 });
 

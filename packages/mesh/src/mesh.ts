@@ -323,7 +323,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
         }),
   });
   // Tracing's layers, built once and shared by both pipelines (one tracer, one set of propagators).
-  // A workload with no service to call (a leaf) runs its inbound calls outside AsyncLocalStorage.
+  // A workload with no service to call (a leaf) runs its inbound calls outside AsyncLocalStorage:
+  // it has no calls to carry their trace and x-request-id to.
   let callsOut = registry.snapshots().length > 0;
   if (!callsOut) {
     const stop = registry.onChange(() => {
@@ -331,7 +332,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       stop();
     });
   }
-  const tracing = resolved.tracing === undefined ? undefined : buildTracing(resolved.tracing, () => callsOut);
+  const tracing = resolved.tracing === undefined ? undefined : buildTracing(resolved.tracing);
   const client = new OutboundClient(
     buildClientPipeline({
       tracing,
@@ -352,6 +353,8 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     localService: registry.qualify(resolved.service),
     inboundDeadlines: resolved.inboundDeadlines,
     tracing,
+    requestId: resolved.requestId,
+    mayCallOut: () => callsOut,
     pathNormalization: resolved.pathNormalization,
     escapedSlashes: resolved.escapedSlashes,
     accessLog: resolved.accessLog,

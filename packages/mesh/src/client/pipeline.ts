@@ -20,6 +20,7 @@ import type { Transport } from '../layers/transport/index.js';
 import type { ResolvedMeshOptions } from '../options/mesh-options.js';
 import { resolveDestination } from '../routing/destination.js';
 import { accessLog } from '../telemetry/access-log/index.js';
+import { outboundRequestIds } from '../telemetry/request-id/index.js';
 import type { Tracing } from '../telemetry/tracing/index.js';
 import { ClientCallContext } from './context.js';
 
@@ -54,8 +55,10 @@ export function clientLayers(parts: ClientPipelineParts): Layer<ClientCallContex
     // — logical tier —
     // Outermost, so every call is counted and timed, also the ones the mesh refuses below.
     stats<ClientCallContext>(parts.stats, serviceOf),
-    // Tracing, the call's span and x-request-id: near the top, so the span covers every retry and
-    // refusal (NR, REGISTRY_ONLY), and above the access log, so the id it logs is the call's.
+    // x-request-id (the caller's, the inbound call's, or new): above tracing, which tags the call's
+    // span with it, and the access log, which logs it.
+    ...(options.requestId ? [outboundRequestIds()] : []),
+    // Tracing, the call's span: near the top, so it covers every retry and refusal (NR, REGISTRY_ONLY).
     ...(parts.tracing === undefined ? [] : [parts.tracing.call]),
     // Access log (opt-in): next to stats, so a refused call is logged with its flags.
     ...(options.accessLog === undefined ? [] : [accessLog<ClientCallContext>('source', options.accessLog)]),

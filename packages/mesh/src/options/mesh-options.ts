@@ -152,9 +152,17 @@ export interface MeshOptions {
   /**
    * Spans for every call through @opentelemetry/api, W3C/B3 propagation and x-request-id, carried
    * from an inbound call to the calls made while handling it (docs/tracing.md). On by default;
-   * without an OpenTelemetry SDK the spans are the API's no-op. `false` turns it all off.
+   * without an OpenTelemetry SDK the spans are the API's no-op. `false`: no spans and no trace
+   * headers (x-request-id is the `requestId` option's).
    */
   tracing?: boolean | TracingOptions;
+  /**
+   * Envoy's `x-request-id`: made at the edge for a request that has none, carried unchanged to
+   * the calls made while handling it, logged by the access logs and tagged on spans. On by
+   * default, with tracing on or off, as Envoy's `generate_request_id`; `false`: weft neither
+   * makes nor carries one (a header the caller sets still goes out as any other).
+   */
+  requestId?: boolean;
   /**
    * Istio's standard metrics (`istio_requests_total`, the duration and size histograms) for every
    * call in and out, on `mesh.metrics()` and the admin endpoint (docs/metrics.md). On by default;
@@ -257,6 +265,8 @@ export interface ResolvedMeshOptions {
   logger: Logger;
   /** `undefined` when tracing is off. */
   tracing: ResolvedTracing | undefined;
+  /** Whether weft makes and carries x-request-id. */
+  requestId: boolean;
   /** Whether calls are recorded into Istio's standard metrics. */
   metrics: boolean;
   /** `undefined` when off. */
@@ -430,6 +440,7 @@ const schema = z.strictObject({
     ])
     .optional(),
   metrics: z.boolean().optional(),
+  requestId: z.boolean().optional(),
   tracing: z
     .union([
       z.boolean(),
@@ -530,6 +541,7 @@ export function resolveMeshOptions(input: unknown): ResolvedMeshOptions {
     logger: o.logger === false ? SILENT : (o.logger ?? defaultLogger()),
     tracing: resolveTracing(o.tracing as boolean | TracingOptions | undefined),
     metrics: o.metrics ?? true,
+    requestId: o.requestId ?? true,
     accessLog:
       o.accessLog === undefined || o.accessLog === false
         ? undefined

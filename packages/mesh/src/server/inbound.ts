@@ -15,7 +15,6 @@ import {
 } from '@weft/core';
 import { type EscapedSlashes, normalizePath, type PathNormalization } from '../layers/authz/normalize.js';
 import { DEADLINE_HEADER, PEER_HEADER } from '../layers/transport/index.js';
-import type { Tracing } from '../telemetry/tracing/index.js';
 import { peerIdentity } from './front.js';
 import { buildServerPipeline, type ServerPipelineParts } from './pipeline.js';
 
@@ -45,11 +44,11 @@ export class InboundCall extends ServerCallContext {
   /** The framework's continuation: Express's next(), Fastify's hook done(). Used once, then dropped. */
   proceed: () => void = noop;
   #settle: ((response: WeftResponse) => void) | undefined = undefined;
-  /** With tracing on: the application always runs inside this call's context, for the calls it makes. */
+  /** With tracing or x-request-id on: the application always runs inside this call's context, for the calls it makes. */
   inContext = false;
   /** The call's trace (an OpenTelemetry Context holding its span), set by the tracing layer. */
   traceContext: Context | undefined = undefined;
-  /** The call's x-request-id (its own, or made here at the edge), set by the tracing layer. */
+  /** The call's x-request-id (its own, or made here at the edge), set by the request-id layer. */
   requestId: string | undefined = undefined;
 
   /** Hands the call to the application; the pipeline's terminal resolves when `finish` is called. */
@@ -69,8 +68,8 @@ export class InboundCall extends ServerCallContext {
     // With a propagated deadline, the application runs inside this call's context, so the calls it
     // makes inherit what is left of it. Without one there is nothing to inherit, and the process is
     // spared AsyncLocalStorage's per-promise cost.
-    // With tracing on it always runs inside it when the workload can call out (the trace and
-    // x-request-id go on with the calls it makes). With a trace it also runs inside the trace's
+    // With tracing or x-request-id on it always runs inside it when the workload can call out (the
+    // trace and x-request-id go on with the calls it makes). With a trace it also runs inside the trace's
     // OpenTelemetry context, so the application's own spans nest under the call's when an SDK
     // registered a context manager (without one, `context.with` only calls).
     const traced = this.traceContext;
@@ -113,10 +112,13 @@ export class Inbound {
   readonly #inboundDeadlines: 'mesh' | 'any' | 'none';
   readonly #normalization: PathNormalization;
   readonly #escapedSlashes: EscapedSlashes;
-  readonly #tracing: Tracing | undefined;
+  /** Whether an inbound call has something for the calls made while handling it: a trace, an x-request-id. */
+  readonly #carries: boolean;
+  readonly #mayCallOut: () => boolean;
 
   constructor(parts: ServerPipelineParts) {
-    this.#tracing = parts.tracing;
+    this.#carries = parts.tracing !== undefined || parts.requestId;
+    this.#mayCallOut = parts.mayCallOut;
     this.#inboundDeadlines = parts.inboundDeadlines;
     this.#normalization = parts.pathNormalization;
     this.#escapedSlashes = parts.escapedSlashes;
@@ -145,7 +147,7 @@ export class Inbound {
     call.peer = peerIdentity(socket);
     call.res = res;
     call.proceed = proceed;
-    call.inContext = this.#tracing?.mayCallOut() === true;
+    call.inContext = this.#carries && this.#mayCallOut();
     const trust = this.#inboundDeadlines;
     if (trust !== 'none') {
       const header = headers[DEADLINE_HEADER];

@@ -4,6 +4,7 @@ import { type RequestAuthenticationOptions, requestAuthentication } from '../lay
 import { type AuthorizationOptions, authorization } from '../layers/authz/index.js';
 import { stats, type TrafficStats } from '../layers/stats/index.js';
 import { type AccessLogOptions, accessLog } from '../telemetry/access-log/index.js';
+import { inboundRequestIds } from '../telemetry/request-id/index.js';
 import type { Tracing } from '../telemetry/tracing/index.js';
 
 export interface ServerPipelineParts {
@@ -14,6 +15,13 @@ export interface ServerPipelineParts {
   inboundDeadlines: 'mesh' | 'any' | 'none';
   /** The mesh's tracing layers; `undefined` when tracing is off. */
   tracing: Tracing | undefined;
+  /** Whether x-request-id is made at the edge and carried (the mesh's `requestId` option). */
+  requestId: boolean;
+  /**
+   * Whether the workload could make an outbound call: false while the registry has no service
+   * (a leaf), whose inbound calls then skip AsyncLocalStorage and its per-promise cost.
+   */
+  mayCallOut: () => boolean;
   /** Access logs of inbound calls; `undefined` when off. */
   accessLog: AccessLogOptions | undefined;
   /** The workload's RequestAuthentication rules, from the current policy. */
@@ -36,8 +44,10 @@ export function serverLayers(parts: ServerPipelineParts): Layer<ServerCallContex
   return [
     // Outermost, so the application's time and every refusal are counted.
     stats<ServerCallContext>(parts.stats, () => local),
-    // Tracing: the SERVER span and x-request-id (made here at the edge); near the top, so the span
-    // covers authn/authz refusals, and above the access log, so the id it logs is the one made here.
+    // x-request-id, made here at the edge: above tracing, which tags the span with it, and the
+    // access log, which logs it.
+    ...(parts.requestId ? [inboundRequestIds()] : []),
+    // Tracing, the SERVER span: near the top, so it covers authn/authz refusals.
     ...(parts.tracing === undefined ? [] : [parts.tracing.inbound]),
     // Access log (opt-in): next to stats, so refusals (401, 403) are logged too.
     ...(parts.accessLog === undefined ? [] : [accessLog<ServerCallContext>('destination', parts.accessLog)]),

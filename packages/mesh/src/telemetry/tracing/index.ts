@@ -1,4 +1,4 @@
-// Tracing: spans for every call through @opentelemetry/api, W3C and B3 propagation, x-request-id, carried across a hop.
+// Tracing: spans for every call through @opentelemetry/api, W3C and B3 propagation, carried across a hop.
 import { type Context, ProxyTracerProvider, type Span, type TracerProvider, trace } from '@opentelemetry/api';
 import type { Layer, ServerCallContext } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
@@ -23,11 +23,6 @@ export interface Tracing {
   call: Layer<ClientCallContext>;
   attempt: Layer<ClientCallContext>;
   inbound: Layer<ServerCallContext>;
-  /**
-   * Whether the workload could make a traced outbound call: false while the registry has no
-   * service (a leaf), whose inbound calls then skip AsyncLocalStorage and its per-promise cost.
-   */
-  mayCallOut(): boolean;
 }
 
 /** A span not to be recorded, made as the SDK startTracing started would make it, while it is the global one. */
@@ -46,7 +41,7 @@ function noopWhile(provider: TracerProvider): () => boolean {
  * global tracer is a proxy that follows an SDK registered later, and is the API's no-op until then.
  * With the global one, the spans startTracing's SDK would not record are made without it.
  */
-export function tracing(options: ResolvedTracing, mayCallOut: () => boolean = () => true): Tracing {
+export function tracing(options: ResolvedTracing): Tracing {
   const provider = options.tracerProvider ?? trace.getTracerProvider();
   const parts: TracingParts = {
     tracer: provider.getTracer(TRACER_NAME),
@@ -55,5 +50,5 @@ export function tracing(options: ResolvedTracing, mayCallOut: () => boolean = ()
     inject: new TraceHeaderWriter(options.propagators, options.b3AsReceived),
     extract: extractor(),
   };
-  return { call: traceCalls(parts), attempt: traceAttempts(parts), inbound: traceInbound(parts), mayCallOut };
+  return { call: traceCalls(parts), attempt: traceAttempts(parts), inbound: traceInbound(parts) };
 }

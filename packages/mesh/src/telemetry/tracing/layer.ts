@@ -24,7 +24,7 @@ import {
 } from '@weft/core';
 import type { ClientCallContext } from '../../client/context.js';
 import { inboundCalls } from '../../server/inbound.js';
-import { newRequestId, REQUEST_ID_HEADER, type TraceHeaderWriter } from './propagation.js';
+import { REQUEST_ID_HEADER, type TraceHeaderWriter } from './propagation.js';
 import { UnrecordedRoot, unshared } from './sampling.js';
 
 /** The instrumentation scope of weft's spans. */
@@ -137,10 +137,10 @@ function endWithError(span: Span, error: unknown, events: boolean): void {
 }
 
 /**
- * The call's span (INTERNAL: the logical call, retries and hedges included) and x-request-id.
- * Its parent is the application's active span if it made one, else the inbound call this call is
- * made while handling (AsyncLocalStorage), so traces continue across a hop with no application code.
- * The call carries the caller's x-request-id, else the inbound call's, else a new one (the edge).
+ * The call's span (INTERNAL: the logical call, retries and hedges included). Its parent is the
+ * application's active span if it made one, else the inbound call this call is made while handling
+ * (AsyncLocalStorage), so traces continue across a hop with no application code. The call's
+ * x-request-id, tagged on the span, is the request-id layer's (telemetry/request-id).
  */
 export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
   const { tracer, unrecorded, noop } = parts;
@@ -149,19 +149,11 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
     wrap(next: Handler<ClientCallContext>): Handler<ClientCallContext> {
       return (request, ctx) => {
         const inbound = inboundCalls.getStore() as TracedCall | undefined;
-        // Written into the request's own headers: a request belongs to the pipeline once sent
-        // (mesh.request() sends a copy of the caller's; the adapters build theirs).
-        const headers = request.headers;
-        let requestId = headers[REQUEST_ID_HEADER];
-        if (typeof requestId !== 'string' || requestId === '') {
-          requestId = inbound?.requestId ?? newRequestId();
-          headers[REQUEST_ID_HEADER] = requestId;
-        }
         let parent = context.active();
         if (parent === ROOT_CONTEXT || trace.getSpan(parent) === undefined) {
           parent = inbound?.traceContext ?? parent;
         }
-        // No SDK and nothing came in: no trace to carry (the x-request-id above still goes on).
+        // No SDK and nothing came in: no trace to carry (the x-request-id still goes on).
         if (parent === ROOT_CONTEXT && noop()) return next(request, ctx);
         const span =
           unrecorded?.(parent) ??
@@ -178,7 +170,9 @@ export function traceCalls(parts: TracingParts): Layer<ClientCallContext> {
         span.setAttribute(METHOD, methodOf(request.method));
         span.setAttribute(SERVER_ADDRESS, host);
         if (port !== undefined) span.setAttribute(SERVER_PORT, port);
-        span.setAttribute(REQUEST_ID, unshared(requestId));
+        // Set by the request-id layer above, unless the mesh's requestId option is off.
+        const requestId = request.headers[REQUEST_ID_HEADER];
+        if (typeof requestId === 'string') span.setAttribute(REQUEST_ID, unshared(requestId));
         return next(request, ctx).then(
           (response) => {
             callAttributes(span, ctx);
@@ -273,9 +267,9 @@ function attemptAttributes(span: Span, ctx: ClientCallContext): void {
 }
 
 /**
- * The inbound call's SERVER span, its parent read from whichever format the caller sent, and
- * its x-request-id (the caller's, or a new one when this is the edge, written into the request
- * the application sees). Both are kept on the call for the outbound calls made while handling it.
+ * The inbound call's SERVER span, its parent read from whichever format the caller sent, kept
+ * on the call for the outbound calls made while handling it (its x-request-id is the request-id
+ * layer's, above this one).
  */
 export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
   const { tracer, extract, inject, unrecorded, noop } = parts;
@@ -285,12 +279,6 @@ export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
       return (request, ctx) => {
         const call = ctx as ServerCallContext & TracedCall;
         const headers = request.headers;
-        let requestId = headers[REQUEST_ID_HEADER];
-        if (typeof requestId !== 'string' || requestId === '') {
-          requestId = newRequestId();
-          headers[REQUEST_ID_HEADER] = requestId;
-        }
-        call.requestId = requestId;
         const parent = inject.received(extract.extract(ROOT_CONTEXT, headers, defaultTextMapGetter), headers);
         if (parent === ROOT_CONTEXT && noop()) return next(request, ctx);
         const method = methodOf(request.method);
@@ -298,7 +286,7 @@ export function traceInbound(parts: TracingParts): Layer<ServerCallContext> {
         const recording = span.isRecording();
         if (recording || parent !== ROOT_CONTEXT || hasContext(span)) call.traceContext = trace.setSpan(parent, span);
         if (!recording) return next(request, ctx);
-        serverAttributes(span, request, ctx, method, requestId);
+        serverAttributes(span, request, ctx, method, call.requestId);
         return next(request, ctx).then(
           (response) => {
             endWithResponse(span, response.status, true);
@@ -319,7 +307,7 @@ function serverAttributes(
   request: WeftRequest,
   ctx: ServerCallContext,
   method: string,
-  requestId: string,
+  requestId: string | undefined,
 ): void {
   const path = request.path;
   const query = path.indexOf('?');
@@ -332,7 +320,7 @@ function serverAttributes(
   span.setAttribute(SERVER_PORT, port ?? ctx.localPort);
   if (ctx.remoteAddress !== undefined) span.setAttribute(CLIENT_ADDRESS, ctx.remoteAddress);
   span.setAttribute(PROTOCOL_VERSION, '1.1');
-  span.setAttribute(REQUEST_ID, unshared(requestId));
+  if (requestId !== undefined) span.setAttribute(REQUEST_ID, unshared(requestId));
   span.setAttribute(LOCAL_SERVICE, ctx.localService);
   if (ctx.peer !== undefined) span.setAttribute('weft.peer.principal', ctx.peer.principal);
 }
