@@ -14,7 +14,15 @@ const PATH = '/json';
  * with (`connections: concurrency`): undici opens a second connection while the first finishes a
  * response, so with weft's default cap (128) a closed loop of 32 keeps 64 sockets, the bare Pool 32.
  */
-async function weftMesh(port, concurrency, policy, security = false, tracing = undefined, metrics = true) {
+async function weftMesh(
+  port,
+  concurrency,
+  policy,
+  security = false,
+  tracing = undefined,
+  metrics = true,
+  requestId = tracing !== false,
+) {
   return createMesh({
     service: 'loadgen',
     discovery: { static: { bench: [{ address: `127.0.0.1:${port}`, labels: { version: 'v1' } }] } },
@@ -23,8 +31,8 @@ async function weftMesh(port, concurrency, policy, security = false, tracing = u
     security,
     ...(policy === undefined ? {} : { policy }),
     ...(tracing === undefined ? {} : { tracing }),
-    // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
-    ...(tracing === false ? { requestId: false } : {}),
+    // Tracing off means no x-request-id either unless asked, as before the requestId option: the pairs compare what they always did.
+    ...(requestId ? {} : { requestId: false }),
     ...(metrics ? {} : { metrics }),
   });
 }
@@ -161,8 +169,13 @@ export async function makeClient(kind, port, concurrency) {
       return meshRequestClient(mesh, {}, true);
     }
     case 'weft-no-telemetry': {
-      // mesh.request() with every kind of telemetry off: no tracing, no metrics, no access logs.
+      // mesh.request() with every kind of telemetry off: no tracing, no metrics, no access logs, no x-request-id.
       const mesh = await weftMesh(port, concurrency, undefined, false, false, false);
+      return meshRequestClient(mesh, {}, true);
+    }
+    case 'weft-no-telemetry-ids': {
+      // The same, x-request-id still made (Envoy makes it whatever its tracing: the requestId option's default).
+      const mesh = await weftMesh(port, concurrency, undefined, false, false, false, true);
       return meshRequestClient(mesh, {}, true);
     }
     case 'weft-request':

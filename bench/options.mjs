@@ -41,6 +41,15 @@ export const PAIRS = {
   // Issue 7's pair: all telemetry off (no tracing, no metrics) against full telemetry (metrics, and
   // tracing under sdk-node at 1 %; access logs off in both).
   'telemetry-1': { side: 'client', server: 'node-http', plain: 'weft-no-telemetry', weft: 'weft-traced-1', goal: 0.9 },
+  // The same against Envoy's reading of "telemetry off": x-request-id, which Envoy makes whatever its
+  // tracing, sent by both sides (the difference is then metrics, spans and the trace headers).
+  'telemetry-1-ids': {
+    side: 'client',
+    server: 'node-http',
+    plain: 'weft-no-telemetry-ids',
+    weft: 'weft-traced-1',
+    goal: 0.9,
+  },
   // The harness's own noise: the same client on both sides (telemetry-1's plain one), which should read 1.00.
   calibration: {
     side: 'client',

@@ -35,8 +35,8 @@ export interface WeftResponse {
 /**
  * A copy of `headers` (its own names) for layers to write into, built one name at a time. Not `{ ...headers }`:
  * on Node 20, every name added to an object a spread made costs about 0.5 µs (measured; the
- * copy gets a map with no transitions to reuse), and the pipeline adds several (Host,
- * x-request-id, the trace headers).
+ * copy gets a map with no transitions to reuse), and the pipeline adds several (x-request-id,
+ * the trace headers).
  */
 export function copyHeaders(headers: WeftHeaders): WeftHeaders {
   const out: WeftHeaders = {};

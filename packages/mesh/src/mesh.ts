@@ -477,7 +477,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
       return server;
     },
     request(request, requestOptions = {}) {
-      // The pipeline writes into its request's headers (Host, x-request-id, the trace headers):
+      // The pipeline writes into its request's headers (x-request-id, the trace headers, a rewrite's Host):
       // into a copy, so a caller's headers object sent twice does not carry the first call's ids.
       const own = { ...request, headers: copyHeaders(request.headers) };
       return client.send(own, requestOptions.timeoutMs ?? 0, requestOptions.signal, requestOptions.weft);

@@ -150,8 +150,8 @@ export interface MeshOptions {
    */
   security?: boolean | SecurityOptions;
   /**
-   * Spans for every call through @opentelemetry/api, W3C/B3 propagation and x-request-id, carried
-   * from an inbound call to the calls made while handling it (docs/tracing.md). On by default;
+   * Spans for every call through @opentelemetry/api and W3C/B3 propagation, carried from an
+   * inbound call to the calls made while handling it (docs/tracing.md). On by default;
    * without an OpenTelemetry SDK the spans are the API's no-op. `false`: no spans and no trace
    * headers (x-request-id is the `requestId` option's).
    */

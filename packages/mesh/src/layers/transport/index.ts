@@ -80,7 +80,8 @@ const HOP_BY_HOP = new Set([
  * (`headers[keys[i]]`), which goes megamorphic once a process sends more than one header name
  * and then costs a stub-cache lookup a header (about 390 instructions each, under callgrind);
  * it reads a list by index. Reading our object here is a for-in over its own map, which V8
- * reads by field. Headers whose value is undefined are left out, as undici leaves them out.
+ * reads by field. Headers whose value is undefined are left out, as undici leaves them out; any
+ * other value that is not a list goes as it is, for undici to write (a number) or refuse, as before.
  */
 function onTheWire(headers: WeftHeaders, authority: string, remainingMs: number, peer: string): string[] {
   const out: string[] = [];
@@ -92,20 +93,26 @@ function onTheWire(headers: WeftHeaders, authority: string, remainingMs: number,
     headers.upgrade !== undefined ||
     headers.te !== undefined ||
     headers.trailer !== undefined;
+  // The time left travels with the call (Envoy's header), so a weft server and the calls it makes
+  // while handling it can keep within it; it replaces any the request carried (an application
+  // relaying its inbound headers), which would otherwise go out twice and be read as neither.
+  const deadline = remainingMs !== Number.POSITIVE_INFINITY;
+  const replaced = deadline && (headers[DEADLINE_HEADER] !== undefined || headers[PEER_HEADER] !== undefined);
+  const skip = hopByHop || replaced;
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || (hopByHop && HOP_BY_HOP.has(name))) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (const one of value) out.push(name, one); // a line each, as undici writes a list
+    if (value === undefined || (skip && leftOut(name, hopByHop, replaced))) continue;
+    // A list goes as a line a value, as undici writes one.
+    if (Array.isArray(value)) for (const one of value) out.push(name, one);
+    else out.push(name, value);
   }
   if (headers.host === undefined) out.push('host', authority);
-  // The time left travels with the call (Envoy's header), so a weft server and the calls it
-  // makes while handling it can keep within it.
-  if (remainingMs !== Number.POSITIVE_INFINITY) {
-    out.push(DEADLINE_HEADER, String(Math.max(1, Math.floor(remainingMs))), PEER_HEADER, peer);
-  }
+  if (deadline) out.push(DEADLINE_HEADER, String(Math.max(1, Math.floor(remainingMs))), PEER_HEADER, peer);
   return out;
 }
+
+const leftOut = (name: string, hopByHop: boolean, replaced: boolean): boolean =>
+  (hopByHop && HOP_BY_HOP.has(name)) || (replaced && (name === DEADLINE_HEADER || name === PEER_HEADER));
 
 /** Our own aborts carry a WeftError (the deadline's); anything else is the caller's. */
 function abortReason(reason: unknown): unknown {

@@ -67,6 +67,43 @@ describe('the transport on the wire', () => {
     expect(headers).toEqual({ accept: 'application/json', 'x-tags': ['a', 'b'], 'x-unset': undefined });
   });
 
+  it('sends a number as its digits and null as an empty value, as undici writes them', async () => {
+    const headers = { 'x-count': 7, 'x-empty': null } as unknown as Record<string, string>;
+    const response = await mesh.request({
+      method: 'GET',
+      scheme: 'http',
+      authority: 'reviews',
+      path: '/',
+      headers,
+      body: null,
+    });
+    expect(response.status).toBe(204);
+    const sent = lines(raw.heads.at(-1) as string);
+    expect(sent).toContain('x-count: 7');
+    expect(sent).toContain('x-empty: ');
+  });
+
+  it('replaces a deadline header the request carried with the time left, sent once', async () => {
+    const response = await mesh.request(
+      {
+        method: 'GET',
+        scheme: 'http',
+        authority: 'reviews',
+        path: '/',
+        // What an application relaying its inbound headers sends.
+        headers: { 'x-envoy-expected-rq-timeout-ms': '60000', 'x-weft-peer': 'someone.else' },
+        body: null,
+      },
+      { timeoutMs: 2000 },
+    );
+    expect(response.status).toBe(204);
+    const sent = lines(raw.heads.at(-1) as string);
+    const deadlines = sent.filter((line) => line.startsWith('x-envoy-expected-rq-timeout-ms:'));
+    expect(deadlines).toHaveLength(1);
+    expect(Number(deadlines[0]?.split(': ')[1])).toBeLessThanOrEqual(2000);
+    expect(sent.filter((line) => line.startsWith('x-weft-peer:'))).toEqual(['x-weft-peer: client.default']);
+  });
+
   it('keeps a Host the caller set, and never forwards hop-by-hop headers', async () => {
     const response = await mesh.request({
       method: 'GET',

@@ -33,7 +33,7 @@ export const TRACING_DEFAULTS = {
   propagators: ['tracecontext', 'baggage'] as const satisfies readonly PropagatorName[],
 } as const;
 
-/** `true`/`undefined`: on with the defaults; `false`: off (no spans, no propagation, no x-request-id). */
+/** `true`/`undefined`: on with the defaults; `false`: off (no spans, no propagation; x-request-id is the requestId option's). */
 export function resolveTracing(option: boolean | TracingOptions | undefined): ResolvedTracing | undefined {
   if (option === false) return undefined;
   const o = option === true || option === undefined ? {} : option;
