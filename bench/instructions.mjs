@@ -188,7 +188,7 @@ function byFunction(file) {
   return counts;
 }
 
-/** V8's perf map: each JIT code object's start, end and name (`JS:*name file:line:col`, tier mark dropped), by start. */
+/** V8's perf map: each JIT code object's start, end and name (`JS *name file:line:col`, its tier mark kept), by start. */
 function perfMap(file) {
   const entries = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {

@@ -1,6 +1,7 @@
 // What the transport puts on the wire: the request's head as a raw loopback server reads it.
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
+import type { WeftHeaders } from '@weft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMesh, type Mesh } from '../../index.js';
 
@@ -48,83 +49,58 @@ describe('the transport on the wire', () => {
     raw.server.close();
   });
 
+  /** Sends GET `path` to reviews with `headers` through the mesh; the header lines the server read. */
+  async function sent(
+    headers: WeftHeaders,
+    { path = '/', timeoutMs }: { path?: string; timeoutMs?: number } = {},
+  ): Promise<string[]> {
+    const request = { method: 'GET', scheme: 'http' as const, authority: 'reviews', path, headers, body: null };
+    const response = await mesh.request(request, timeoutMs === undefined ? {} : { timeoutMs });
+    expect(response.status).toBe(204);
+    return lines(raw.heads.at(-1) as string);
+  }
+
   it('sends the logical authority as Host, every header once per value, and leaves the caller headers untouched', async () => {
     const headers = { accept: 'application/json', 'x-tags': ['a', 'b'], 'x-unset': undefined };
-    const response = await mesh.request({
-      method: 'GET',
-      scheme: 'http',
-      authority: 'reviews',
-      path: '/ratings/1',
-      headers,
-      body: null,
-    });
-    expect(response.status).toBe(204);
-    const sent = lines(raw.heads.at(-1) as string);
-    expect(sent).toContain('host: reviews');
-    expect(sent).toContain('accept: application/json');
-    expect(sent.filter((line) => line.startsWith('x-tags:'))).toEqual(['x-tags: a', 'x-tags: b']);
-    expect(sent.some((line) => line.startsWith('x-unset'))).toBe(false);
+    const out = await sent(headers, { path: '/ratings/1' });
+    expect(out).toContain('host: reviews');
+    expect(out).toContain('accept: application/json');
+    expect(out.filter((line) => line.startsWith('x-tags:'))).toEqual(['x-tags: a', 'x-tags: b']);
+    expect(out.some((line) => line.startsWith('x-unset'))).toBe(false);
     expect(headers).toEqual({ accept: 'application/json', 'x-tags': ['a', 'b'], 'x-unset': undefined });
   });
 
   it('sends a number as its digits and null as an empty value, as undici writes them', async () => {
-    const headers = { 'x-count': 7, 'x-empty': null } as unknown as Record<string, string>;
-    const response = await mesh.request({
-      method: 'GET',
-      scheme: 'http',
-      authority: 'reviews',
-      path: '/',
-      headers,
-      body: null,
-    });
-    expect(response.status).toBe(204);
-    const sent = lines(raw.heads.at(-1) as string);
-    expect(sent).toContain('x-count: 7');
-    expect(sent).toContain('x-empty: ');
+    const out = await sent({ 'x-count': 7, 'x-empty': null } as unknown as WeftHeaders);
+    expect(out).toContain('x-count: 7');
+    expect(out).toContain('x-empty: ');
   });
 
   it('replaces a deadline header the request carried with the time left, sent once', async () => {
-    const response = await mesh.request(
-      {
-        method: 'GET',
-        scheme: 'http',
-        authority: 'reviews',
-        path: '/',
-        // What an application relaying its inbound headers sends.
-        headers: { 'x-envoy-expected-rq-timeout-ms': '60000', 'x-weft-peer': 'someone.else' },
-        body: null,
-      },
+    // What an application relaying its inbound headers sends.
+    const out = await sent(
+      { 'x-envoy-expected-rq-timeout-ms': '60000', 'x-weft-peer': 'someone.else' },
       { timeoutMs: 2000 },
     );
-    expect(response.status).toBe(204);
-    const sent = lines(raw.heads.at(-1) as string);
-    const deadlines = sent.filter((line) => line.startsWith('x-envoy-expected-rq-timeout-ms:'));
+    const deadlines = out.filter((line) => line.startsWith('x-envoy-expected-rq-timeout-ms:'));
     expect(deadlines).toHaveLength(1);
     expect(Number(deadlines[0]?.split(': ')[1])).toBeLessThanOrEqual(2000);
-    expect(sent.filter((line) => line.startsWith('x-weft-peer:'))).toEqual(['x-weft-peer: client.default']);
+    expect(out.filter((line) => line.startsWith('x-weft-peer:'))).toEqual(['x-weft-peer: client.default']);
   });
 
   it('keeps a Host the caller set, and never forwards hop-by-hop headers', async () => {
-    const response = await mesh.request({
-      method: 'GET',
-      scheme: 'http',
-      authority: 'reviews',
-      path: '/',
-      headers: {
-        host: 'reviews.example',
-        'keep-alive': 'timeout=5',
-        'proxy-connection': 'keep-alive',
-        te: 'trailers',
-        trailer: 'x-checksum',
-        'x-kept': 'yes',
-      },
-      body: null,
+    const out = await sent({
+      host: 'reviews.example',
+      'keep-alive': 'timeout=5',
+      'proxy-connection': 'keep-alive',
+      te: 'trailers',
+      trailer: 'x-checksum',
+      'x-kept': 'yes',
     });
-    expect(response.status).toBe(204);
-    const sent = lines(raw.heads.at(-1) as string).map((line) => line.slice(0, line.indexOf(':')));
-    expect(sent).toContain('x-kept');
-    expect(sent.filter((name) => name === 'host')).toHaveLength(1);
-    expect(raw.heads.at(-1)).toContain('host: reviews.example');
-    for (const name of ['keep-alive', 'proxy-connection', 'te', 'trailer']) expect(sent).not.toContain(name);
+    const names = out.map((line) => line.slice(0, line.indexOf(':')));
+    expect(names).toContain('x-kept');
+    expect(names.filter((name) => name === 'host')).toHaveLength(1);
+    expect(out).toContain('host: reviews.example');
+    for (const name of ['keep-alive', 'proxy-connection', 'te', 'trailer']) expect(names).not.toContain(name);
   });
 });
