@@ -59,6 +59,7 @@ import {
   type WorkloadInfo,
 } from './telemetry/metrics/index.js';
 import { tracing as buildTracing } from './telemetry/tracing/index.js';
+import { REQUEST_ID_HEADER, TRACE_HEADER_NAMES } from './telemetry/tracing/propagation.js';
 
 type AxiosModule = typeof import('./adapters/axios.js');
 
@@ -308,6 +309,7 @@ export async function createMesh(options: MeshOptions): Promise<Mesh> {
     connectTimeoutMs: resolved.connectTimeoutMs,
     noDeadlineHeadersTimeoutMs: DEFAULTS.noDeadlineHeadersTimeoutMs,
     peer: `${resolved.service}.${resolved.namespace}`,
+    headerNames: [REQUEST_ID_HEADER, ...TRACE_HEADER_NAMES],
     // The same certificate serves both ends: a client presents it, a server answers with it.
     ...(front === undefined || resolved.security === undefined
       ? {}

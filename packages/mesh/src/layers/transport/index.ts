@@ -14,6 +14,7 @@ import type { ClientCallContext } from '../../client/context.js';
 import { hostOf } from '../../options/address.js';
 import { destinationTrafficPolicy } from '../../routing/destination.js';
 import { toWeftError } from './errors.js';
+import { teachUndiciHeaderNames } from './header-names.js';
 import {
   allowedIdentities,
   type ClientTls,
@@ -43,6 +44,8 @@ export interface TransportOptions {
   peer: string;
   /** The workload's identity when the mesh has mTLS on: endpoints that take it are called over mutual TLS. */
   tls?: ClientTls;
+  /** Names of the headers the mesh's own layers write (trace context, x-request-id), taught to undici (header-names.ts). */
+  headerNames?: readonly string[];
 }
 
 /** The TLS server name given to undici for pools that never use it (see the handler). */
@@ -168,6 +171,7 @@ export class Transport {
   constructor(options: TransportOptions) {
     this.#options = options;
     this.#defaultConfig = poolConfig(options, undefined);
+    teachUndiciHeaderNames([DEADLINE_HEADER, PEER_HEADER, ...(options.headerNames ?? [])]);
   }
 
   /** The pools of the call's destination, with its current connectionPool settings. */

@@ -112,7 +112,8 @@ function nameAndNamespace(fqdn: string): [string, string] {
 /** Body bytes when the body is in memory, else the `content-length` header, else 0 (a stream of unknown length). */
 export function bodyBytes(body: unknown, headers: WeftHeaders): number {
   if (typeof body === 'string') return body.length;
-  if (body instanceof Uint8Array) return body.byteLength;
+  // Not `instanceof Uint8Array`, which walks a stream's whole prototype chain to say no.
+  if (ArrayBuffer.isView(body)) return body.byteLength;
   const length = headers['content-length'];
   if (typeof length === 'string') {
     const n = Number(length);

@@ -19,7 +19,7 @@ import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PROPAGATOR_NAMES, type PropagatorName } from './options.js';
-import { TraceHeaderWriter } from './propagation.js';
+import { newRequestId, TraceHeaderWriter } from './propagation.js';
 import { PooledIdGenerator } from './sampling.js';
 
 /** The reference: each format's OpenTelemetry propagator, composed in the configured order. */
@@ -209,5 +209,17 @@ describe('the default formats: B3 goes on as it came in', () => {
     const out: Record<string, unknown> = { ...headers };
     writer.write(out, span, context);
     expect(out).toEqual({ traceparent: `00-${TRACE}-${OURS}-01`, b3: undefined });
+  });
+});
+
+describe('newRequestId', () => {
+  it('makes random (version 4) UUIDs, all different, across draws of its pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const id = newRequestId();
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      seen.add(id);
+    }
+    expect(seen.size).toBe(3000);
   });
 });

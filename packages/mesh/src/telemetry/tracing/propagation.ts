@@ -25,6 +25,19 @@ import { hexView, madeByWeft, UnrecordedRoot, writeHex } from './sampling.js';
 /** Envoy's request id: made at the edge when a request has none, then carried unchanged by every hop. */
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+/** Every header the writer below may set: W3C trace context and baggage, B3 in both forms. */
+export const TRACE_HEADER_NAMES: readonly string[] = [
+  'traceparent',
+  'tracestate',
+  'baggage',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-b3-flags',
+];
+
 const IDS_PER_DRAW = 1024;
 const UUID_LENGTH = 36;
 const DASH = 0x2d;
@@ -36,7 +49,8 @@ const DASH = 0x2d;
  * again when the header is written: 0.15 µs a call more, measured.
  */
 class RequestIds {
-  readonly #random = Buffer.allocUnsafe(16 * IDS_PER_DRAW);
+  readonly #words = new Uint16Array(8 * IDS_PER_DRAW);
+  readonly #bytes = new Uint8Array(this.#words.buffer);
   readonly #text = Buffer.allocUnsafe(UUID_LENGTH * IDS_PER_DRAW);
   readonly #hex = hexView(this.#text);
   #ids = '';
@@ -49,25 +63,27 @@ class RequestIds {
   }
 
   #draw(): void {
-    const random = randomFillSync(this.#random);
+    const words = randomFillSync(this.#words);
+    const bytes = this.#bytes;
     const text = this.#text;
     const hex = this.#hex;
     for (let id = 0; id < IDS_PER_DRAW; id++) {
       const from = id * 16;
       // The version (4) and the variant (10xx) of a random UUID.
-      random[from + 6] = 0x40 | ((random[from + 6] as number) & 0x0f);
-      random[from + 8] = 0x80 | ((random[from + 8] as number) & 0x3f);
-      // 8-4-4-4-12 hex digits.
+      bytes[from + 6] = 0x40 | ((bytes[from + 6] as number) & 0x0f);
+      bytes[from + 8] = 0x80 | ((bytes[from + 8] as number) & 0x3f);
+      // 8-4-4-4-12 hex digits, from the id's 8 words.
       const at = id * UUID_LENGTH;
-      writeHex(hex, at, random, from, 4);
+      const word = id * 8;
+      writeHex(hex, at, words, word, 2);
       text[at + 8] = DASH;
-      writeHex(hex, at + 9, random, from + 4, 2);
+      writeHex(hex, at + 9, words, word + 2, 1);
       text[at + 13] = DASH;
-      writeHex(hex, at + 14, random, from + 6, 2);
+      writeHex(hex, at + 14, words, word + 3, 1);
       text[at + 18] = DASH;
-      writeHex(hex, at + 19, random, from + 8, 2);
+      writeHex(hex, at + 19, words, word + 4, 1);
       text[at + 23] = DASH;
-      writeHex(hex, at + 24, random, from + 10, 6);
+      writeHex(hex, at + 24, words, word + 5, 3);
     }
     this.#ids = text.toString('latin1');
     this.#next = 0;

@@ -18,15 +18,22 @@ const DECISIONS = { NOT_RECORD: 0, RECORD_AND_SAMPLED: 2 } as const;
 describe('writeHex', () => {
   it("writes bytes as Buffer's own lower-case hex, at odd and even offsets", () => {
     const bytes = Buffer.from([0x00, 0x0f, 0xf0, 0xff, 0x4a, 0xb7, 0x09, 0xc3]);
+    // The bytes in memory order, read two at a time, whatever this machine's byte order.
+    const words = new Uint16Array(4);
+    Buffer.from(words.buffer).set(bytes);
     for (const at of [0, 1, 3]) {
       const chars = Buffer.alloc(at + 16, '.');
-      writeHex(hexView(chars), at, bytes, 0, 8);
+      writeHex(hexView(chars), at, words, 0, 4);
       expect(chars.toString('latin1')).toBe(`${'.'.repeat(at)}${bytes.toString('hex')}`);
     }
     // A Buffer inside a larger ArrayBuffer: the view starts where the Buffer does.
     const inside = Buffer.from(new ArrayBuffer(64), 8, 16).fill('.');
-    writeHex(hexView(inside), 0, bytes, 0, 8);
+    writeHex(hexView(inside), 0, words, 0, 4);
     expect(inside.toString('latin1')).toBe(bytes.toString('hex'));
+    // From a later word.
+    const tail = Buffer.alloc(4, '.');
+    writeHex(hexView(tail), 0, words, 3, 1);
+    expect(tail.toString('latin1')).toBe('09c3');
   });
 });
 

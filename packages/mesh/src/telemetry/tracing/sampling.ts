@@ -42,16 +42,28 @@ for (let byte = 0; byte < 256; byte++) {
 /** A view for writeHex over all of `chars` (a Buffer may sit inside a larger ArrayBuffer). */
 export const hexView = (chars: Buffer): DataView => new DataView(chars.buffer, chars.byteOffset, chars.byteLength);
 
+/** Whether this machine keeps a 16-bit value's low byte first (x64, arm64): the order writeHex reads two bytes in. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
- * Writes `count` bytes (an even number) of `bytes` from `from` as lower-case hex into `chars` (a
- * hexView) at `at`: two table reads and one 32-bit store every two bytes, at any alignment (the id
- * pools' text). A 16-bit store a byte took a quarter longer (49 against 66 ns an entry of 24 bytes).
+ * Writes `count` words of `words` from index `from` (each two random bytes, in memory order) as
+ * lower-case hex into `chars` (a hexView) at `at`: one read, two table reads and one 32-bit store a
+ * word, at any alignment (the id pools' text). Reading the bytes two at a time took a fifth less
+ * than one at a time (18 against 22 ns an entry of 24 bytes); a 16-bit store a byte took longer still (66 ns).
  */
-export function writeHex(chars: DataView, at: number, bytes: Buffer, from: number, count: number): void {
-  for (let j = 0; j < count; j += 2) {
-    const pair =
-      (HEX_PAIRS[bytes[from + j] as number] as number) | ((HEX_PAIRS[bytes[from + j + 1] as number] as number) << 16);
-    chars.setUint32(at + 2 * j, pair, true);
+export const writeHex = LITTLE_ENDIAN ? writeHexLowFirst : writeHexHighFirst;
+
+function writeHexLowFirst(chars: DataView, at: number, words: Uint16Array, from: number, count: number): void {
+  for (let j = 0; j < count; j++) {
+    const word = words[from + j] as number;
+    chars.setUint32(at + 4 * j, (HEX_PAIRS[word & 0xff] as number) | ((HEX_PAIRS[word >> 8] as number) << 16), true);
+  }
+}
+
+function writeHexHighFirst(chars: DataView, at: number, words: Uint16Array, from: number, count: number): void {
+  for (let j = 0; j < count; j++) {
+    const word = words[from + j] as number;
+    chars.setUint32(at + 4 * j, (HEX_PAIRS[word >> 8] as number) | ((HEX_PAIRS[word & 0xff] as number) << 16), true);
   }
 }
 
@@ -79,7 +91,9 @@ export const unshared = (id: string): string => ` ${id}`.slice(1);
  * 0.1 µs, paid by recorded spans only.
  */
 export class PooledIdGenerator implements IdGenerator {
-  readonly #bytes = Buffer.allocUnsafe(ENTRIES * ENTRY_BYTES);
+  /** The random bytes of a draw, read two at a time by writeHex and four at a time (big-endian) by #entry. */
+  readonly #words = new Uint16Array((ENTRIES * ENTRY_BYTES) / 2);
+  readonly #random = new DataView(this.#words.buffer);
   readonly #chars = Buffer.allocUnsafe(ENTRIES * ENTRY_CHARS);
   readonly #hex = hexView(this.#chars);
   #text = '';
@@ -126,12 +140,12 @@ export class PooledIdGenerator implements IdGenerator {
     for (;;) {
       if (this.#next === ENTRIES) this.#draw();
       const i = this.#next++;
-      const bytes = this.#bytes;
+      const random = this.#random;
       const at = i * ENTRY_BYTES;
-      const word = bytes.readUInt32BE(at + 12);
+      const word = random.getUint32(at + 12);
       const zeroTrace =
-        word === 0 && (bytes.readUInt32BE(at) | bytes.readUInt32BE(at + 4) | bytes.readUInt32BE(at + 8)) === 0;
-      const zeroSpan = bytes.readUInt32BE(at + 16) === 0 && bytes.readUInt32BE(at + 20) === 0;
+        word === 0 && (random.getUint32(at) | random.getUint32(at + 4) | random.getUint32(at + 8)) === 0;
+      const zeroSpan = random.getUint32(at + 16) === 0 && random.getUint32(at + 20) === 0;
       if (zeroTrace || zeroSpan) continue;
       this.lastTraceWord = word;
       return i;
@@ -139,7 +153,7 @@ export class PooledIdGenerator implements IdGenerator {
   }
 
   #draw(): void {
-    const bytes = randomFillSync(this.#bytes);
+    const words = randomFillSync(this.#words);
     const chars = this.#chars;
     const hex = this.#hex;
     let out = 0;
@@ -152,9 +166,9 @@ export class PooledIdGenerator implements IdGenerator {
       chars[out + 53] = 0x30;
       chars[out + 54] = 0x30;
       chars[out + 55] = 0x0a; // spare
-      const from = i * ENTRY_BYTES;
-      writeHex(hex, out + TRACE_AT, bytes, from, 16);
-      writeHex(hex, out + SPAN_AT, bytes, from + 16, 8);
+      const from = (i * ENTRY_BYTES) / 2;
+      writeHex(hex, out + TRACE_AT, words, from, 8);
+      writeHex(hex, out + SPAN_AT, words, from + 8, 4);
       out += ENTRY_CHARS;
     }
     this.#text = chars.toString('latin1');
