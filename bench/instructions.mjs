@@ -2,7 +2,7 @@
 // this VM moves by ±20 % between processes. The ratio of two variants' counts is the throughput ratio a client
 // that is limited by its own core would show, without the noise (memory stalls aside).
 //
-//   node bench/instructions.mjs [--calls 40000] [--warmup 5000] [--repeats 1] [--functions] V1 V2 …
+//   node bench/instructions.mjs [--calls 40000] [--warmup 5000] [--repeats 1] [--functions] [--js] [--window] V1 V2 …
 //
 // Variants: `undici` (a bare Pool), `none` (mesh.request() with tracing and metrics off), `metrics` (metrics
 // only), `tracing` (tracing on, no SDK), `telemetry-1` and `telemetry-100` (metrics, and tracing under
@@ -22,6 +22,13 @@
 // noisiest (a recompile falling inside the counted calls or not); the total without it is printed too.
 // `--save FILE` writes every variant's count a call by function (JSON), to compare runs of two builds.
 //
+// `--window` counts a client variant in one process instead of two: `warmup` calls, a full collection, then
+// callgrind's counters are zeroed and `calls` calls counted up to a dump (`callgrind_control -z` and `-d`).
+// Nothing is subtracted, so a collection or a recompile that falls in one run and not the other no longer
+// moves the count by thousands a call (the two-run counts of `none` ranged from 64,000 to 121,000 on
+// 2026-12-07); what the window holds is what those calls cost, collections included. Under callgrind, so
+// about as slow as `--js`; with `--js` it names the functions too.
+//
 // Server variants count the server instead, an Express 5 app answering GET /json, while this process drives it
 // with an undici Pool (32 connections): `express` (bare), `express-noop` (a pass-through middleware mounted first,
 // what any middleware costs), `weft-express-off` (`app.use(mesh.express())`, telemetry off) and `weft-express`
@@ -34,6 +41,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ANSWER, listenJson } from './json-server.mjs';
@@ -112,20 +120,49 @@ async function child(variant, port, calls) {
 }
 
 /**
+ * The counted client of `--window`: `warmup` calls, a full collection, then `calls` calls between the
+ * two marks it prints (`warm`, `done`), each answered on stdin once the parent has zeroed or dumped
+ * callgrind's counters. While it waits it keeps a timer running: callgrind takes commands only while
+ * the process runs code.
+ */
+async function windowChild(variant, port, warmup, calls) {
+  const { send, close } =
+    variant === 'undici'
+      ? await bareClient(port, 32)
+      : await meshClient({ port, concurrency: 32, ...VARIANTS[variant] });
+  const mark = async (line) => {
+    const idle = setInterval(() => {}, 5);
+    process.stdout.write(`${line}\n`);
+    await once(process.stdin, 'data');
+    clearInterval(idle);
+  };
+  await callsInFlight(send, warmup, 32);
+  globalThis.gc?.();
+  await mark('warm');
+  await callsInFlight(send, calls, 32);
+  await mark('done');
+  await close();
+}
+
+/**
  * Runs `calls` calls of `variant` under cachegrind (for a server variant, `calls` requests, with this process
  * driving it); resolves with its counts by function. With `js`, under callgrind instead, counting each
  * instruction's address, and the JIT code's addresses named by the perf map V8 writes (`--perf-basic-prof`,
  * with code never moved: `--no-compact-code-space`): JavaScript by function, not one line.
  */
-async function counted(variant, port, calls, dir, js) {
-  const out = join(dir, `${variant}.${calls}.out`);
-  const tool = js
-    ? ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`]
-    : ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${out}`];
+async function counted(variant, port, calls, dir, js, window) {
+  const out = join(dir, `${variant}.${calls}.${window === undefined ? 'run' : 'window'}.out`);
+  const tool =
+    js || window !== undefined
+      ? ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`]
+      : ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${out}`];
   // --perf-basic-prof also turns on V8's code log: into the temporary directory with the rest.
-  const node = js
-    ? ['--perf-basic-prof', '--no-compact-code-space', '--no-logfile-per-isolate', `--logfile=${out}.v8.log`]
-    : [];
+  const node = [
+    ...(js
+      ? ['--perf-basic-prof', '--no-compact-code-space', '--no-logfile-per-isolate', `--logfile=${out}.v8.log`]
+      : []),
+    ...(window === undefined ? [] : ['--expose-gc']),
+  ];
   const valgrind = [
     ...tool,
     '--smc-check=all-non-file',
@@ -135,13 +172,17 @@ async function counted(variant, port, calls, dir, js) {
     fileURLToPath(import.meta.url),
   ];
   const pid =
-    variant in SERVER_VARIANTS
-      ? await countedServer([...valgrind, '--serve', variant, String(calls)], variant)
-      : await countedClient([...valgrind, '--child', variant, String(port), String(calls)], variant, calls);
-  if (!js) return byFunction(out);
+    window !== undefined
+      ? await countedWindow([...valgrind, '--child-window', variant, String(port), String(window), String(calls)], variant)
+      : variant in SERVER_VARIANTS
+        ? await countedServer([...valgrind, '--serve', variant, String(calls)], variant)
+        : await countedClient([...valgrind, '--child', variant, String(port), String(calls)], variant, calls);
+  // A window's counts are in callgrind's first dump (`-d`), the file's name with `.1` added.
+  const file = window === undefined ? out : `${out}.1`;
+  if (!js) return window === undefined ? byFunction(out) : byAddress(file, []);
   const map = `/tmp/perf-${pid}.map`;
   try {
-    return byAddress(out, perfMap(map));
+    return byAddress(file, perfMap(map));
   } finally {
     rmSync(map, { force: true });
   }
@@ -155,6 +196,34 @@ function countedClient(args, variant, calls) {
       else resolve(child.pid);
     });
   });
+}
+
+/**
+ * Runs a `--window` client (valgrind `args`): zeroes callgrind's counters when it is warm and dumps
+ * them when its counted calls are done (`callgrind_control`); resolves with its process id.
+ */
+async function countedWindow(args, variant) {
+  const child = spawn('valgrind', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const exited = once(child, 'exit').then(([code]) => code);
+  const control = (flag) =>
+    new Promise((resolve, reject) => {
+      execFile('callgrind_control', [flag, String(child.pid)], { timeout: 120_000 }, (error) =>
+        error ? reject(new Error(`callgrind_control ${flag} ${variant}: ${error.message}`)) : resolve(),
+      );
+    });
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line === 'warm') await control('-z');
+    else if (line === 'done') await control('-d');
+    else continue;
+    child.stdin.write('next\n');
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`valgrind ${variant} (window): exit ${code}\n${stderr}`);
+  return child.pid;
 }
 
 /** Runs a counted server (valgrind `args`), drives it until it has answered its requests; resolves with its process id. */
@@ -308,6 +377,7 @@ async function main() {
       functions: { type: 'boolean' },
       js: { type: 'boolean' },
       save: { type: 'string' },
+      window: { type: 'boolean' },
     },
   });
   if (positionals.length === 0)
@@ -328,9 +398,15 @@ async function main() {
     for (const variant of positionals) {
       const runs = [];
       for (let i = 0; i < repeats; i++) {
-        const shorter = await counted(variant, server.port, warmup, dir, values.js);
-        const longer = await counted(variant, server.port, warmup + calls, dir, values.js);
-        const functions = perCall(longer, shorter, calls);
+        let functions;
+        if (values.window && !(variant in SERVER_VARIANTS)) {
+          const counts = await counted(variant, server.port, calls, dir, values.js, warmup);
+          functions = new Map([...counts].map(([fn, n]) => [fn, n / calls]));
+        } else {
+          const shorter = await counted(variant, server.port, warmup, dir, values.js);
+          const longer = await counted(variant, server.port, warmup + calls, dir, values.js);
+          functions = perCall(longer, shorter, calls);
+        }
         const total = sum(functions);
         runs.push({ variant, functions, total });
         console.error(`${variant}: ${Math.round(total).toLocaleString('en')} instructions a call`);
@@ -401,6 +477,10 @@ async function main() {
 
 if (process.argv[2] === '--child') {
   await child(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
+  process.exit(0);
+} else if (process.argv[2] === '--child-window') {
+  const [variant, port, warmup, calls] = process.argv.slice(3);
+  await windowChild(variant, Number(port), Number(warmup), Number(calls));
   process.exit(0);
 } else if (process.argv[2] === '--serve') {
   await serve(process.argv[3], Number(process.argv[4]));

@@ -10,7 +10,15 @@ import {
 import { suppressTracing, TraceState } from '@opentelemetry/core';
 import { BasicTracerProvider, ParentBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { hexView, OwnSampling, PooledIdGenerator, TraceIdRatioSampler, writeHex } from './sampling.js';
+import {
+  hexView,
+  OwnSampling,
+  PooledIdGenerator,
+  TraceIdRatioSampler,
+  writeHex,
+  writeHexHighFirst,
+  writeHexLowFirst,
+} from './sampling.js';
 
 /** sdk-trace-base's SamplingDecision values. */
 const DECISIONS = { NOT_RECORD: 0, RECORD_AND_SAMPLED: 2 } as const;
@@ -34,6 +42,19 @@ describe('writeHex', () => {
     const tail = Buffer.alloc(4, '.');
     writeHex(hexView(tail), 0, words, 3, 1);
     expect(tail.toString('latin1')).toBe('09c3');
+  });
+
+  it('reads a word in the byte order of the machine it runs on, either way', () => {
+    // The words as each kind of machine reads the bytes 4a b7 09 c3 from memory.
+    const cases = [
+      { write: writeHexLowFirst, words: Uint16Array.of(0xb74a, 0xc309) },
+      { write: writeHexHighFirst, words: Uint16Array.of(0x4ab7, 0x09c3) },
+    ];
+    for (const { write, words } of cases) {
+      const chars = Buffer.alloc(8, '.');
+      write(hexView(chars), 0, words, 0, 2);
+      expect(chars.toString('latin1')).toBe('4ab709c3');
+    }
   });
 });
 

@@ -53,14 +53,14 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  */
 export const writeHex = LITTLE_ENDIAN ? writeHexLowFirst : writeHexHighFirst;
 
-function writeHexLowFirst(chars: DataView, at: number, words: Uint16Array, from: number, count: number): void {
+export function writeHexLowFirst(chars: DataView, at: number, words: Uint16Array, from: number, count: number): void {
   for (let j = 0; j < count; j++) {
     const word = words[from + j] as number;
     chars.setUint32(at + 4 * j, (HEX_PAIRS[word & 0xff] as number) | ((HEX_PAIRS[word >> 8] as number) << 16), true);
   }
 }
 
-function writeHexHighFirst(chars: DataView, at: number, words: Uint16Array, from: number, count: number): void {
+export function writeHexHighFirst(chars: DataView, at: number, words: Uint16Array, from: number, count: number): void {
   for (let j = 0; j < count; j++) {
     const word = words[from + j] as number;
     chars.setUint32(at + 4 * j, (HEX_PAIRS[word >> 8] as number) | ((HEX_PAIRS[word & 0xff] as number) << 16), true);
