@@ -173,7 +173,10 @@ async function counted(variant, port, calls, dir, js, window) {
   ];
   const pid =
     window !== undefined
-      ? await countedWindow([...valgrind, '--child-window', variant, String(port), String(window), String(calls)], variant)
+      ? await countedWindow(
+          [...valgrind, '--child-window', variant, String(port), String(window), String(calls)],
+          variant,
+        )
       : variant in SERVER_VARIANTS
         ? await countedServer([...valgrind, '--serve', variant, String(calls)], variant)
         : await countedClient([...valgrind, '--child', variant, String(port), String(calls)], variant, calls);

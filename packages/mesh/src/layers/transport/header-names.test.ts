@@ -1,8 +1,7 @@
 // undici taught the header names weft writes: the table it reads is the one changed, and what goes on the wire is unchanged.
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMesh, type Mesh } from '../../index.js';
+import { headerLines, rawServer } from '../../testing/raw-server.js';
 import { teachUndiciHeaderNames, undiciHeaderTable } from './header-names.js';
 
 describe('teachUndiciHeaderNames', () => {
@@ -27,27 +26,6 @@ describe('teachUndiciHeaderNames', () => {
     expect(teachUndiciHeaderNames(['x-weft-test-taught'])).toBe(0);
   });
 });
-
-/** Answers every request with 204 and keeps each request's head. */
-async function rawServer(): Promise<{ server: Server; port: number; heads: string[] }> {
-  const heads: string[] = [];
-  const server = createServer((socket) => {
-    let buffered = '';
-    socket.on('data', (chunk) => {
-      buffered += chunk.toString('latin1');
-      let end = buffered.indexOf('\r\n\r\n');
-      while (end !== -1) {
-        heads.push(buffered.slice(0, end));
-        buffered = buffered.slice(end + 4);
-        socket.write('HTTP/1.1 204 No Content\r\n\r\n');
-        end = buffered.indexOf('\r\n\r\n');
-      }
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port, heads };
-}
 
 describe('a mesh with tracing on', () => {
   let raw: Awaited<ReturnType<typeof rawServer>>;
@@ -77,7 +55,7 @@ describe('a mesh with tracing on', () => {
     }
     const response = await get({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
     expect(response.status).toBe(204);
-    const lines = (raw.heads.at(-1) as string).split('\r\n').slice(1);
+    const lines = headerLines(raw.heads.at(-1) as string);
     expect(lines.filter((line) => line.startsWith('traceparent: '))).toEqual([
       expect.stringMatching(/^traceparent: 00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/),
     ]);

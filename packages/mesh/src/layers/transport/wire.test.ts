@@ -1,33 +1,8 @@
 // What the transport puts on the wire: the request's head as a raw loopback server reads it.
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:net';
 import type { WeftHeaders } from '@weft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMesh, type Mesh } from '../../index.js';
-
-/** Answers every request with 204 and keeps each request's head, as bytes read off the socket. */
-async function rawServer(): Promise<{ server: Server; port: number; heads: string[] }> {
-  const heads: string[] = [];
-  const server = createServer((socket) => {
-    let buffered = '';
-    socket.on('data', (chunk) => {
-      buffered += chunk.toString('latin1');
-      let end = buffered.indexOf('\r\n\r\n');
-      while (end !== -1) {
-        heads.push(buffered.slice(0, end));
-        buffered = buffered.slice(end + 4);
-        socket.write('HTTP/1.1 204 No Content\r\n\r\n');
-        end = buffered.indexOf('\r\n\r\n');
-      }
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port, heads };
-}
-
-/** The header lines of a request head, as `name: value`, in order. */
-const lines = (head: string): string[] => head.split('\r\n').slice(1);
+import { headerLines, rawServer } from '../../testing/raw-server.js';
 
 describe('the transport on the wire', () => {
   let raw: Awaited<ReturnType<typeof rawServer>>;
@@ -57,7 +32,7 @@ describe('the transport on the wire', () => {
     const request = { method: 'GET', scheme: 'http' as const, authority: 'reviews', path, headers, body: null };
     const response = await mesh.request(request, timeoutMs === undefined ? {} : { timeoutMs });
     expect(response.status).toBe(204);
-    return lines(raw.heads.at(-1) as string);
+    return headerLines(raw.heads.at(-1) as string);
   }
 
   it('sends the logical authority as Host, every header once per value, and leaves the caller headers untouched', async () => {
