@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMesh, type Mesh } from '../../index.js';
 import { headerLines, rawServer } from '../../testing/raw-server.js';
-import { teachUndiciHeaderNames, undiciHeaderTable } from './header-names.js';
+import { addHeaderNames, teachUndiciHeaderNames, undiciHeaderTable } from './header-names.js';
 
 describe('teachUndiciHeaderNames', () => {
   it("finds undici's table of the header names it knows", () => {
@@ -24,6 +24,12 @@ describe('teachUndiciHeaderNames', () => {
     expect(table['x-weft:bad']).toBeUndefined();
     expect(table.accept).toBe('accept');
     expect(teachUndiciHeaderNames(['x-weft-test-taught'])).toBe(0);
+  });
+
+  it('leaves a table that cannot take more names as it is (a later undici may freeze it)', () => {
+    const frozen = Object.freeze({ accept: 'accept' }) as Record<string, string | undefined>;
+    expect(addHeaderNames(frozen, ['x-request-id'])).toBe(0);
+    expect(frozen['x-request-id']).toBeUndefined();
   });
 });
 

@@ -21,7 +21,12 @@ const LOWER_CASE_TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
  */
 export function teachUndiciHeaderNames(names: Iterable<string>): number {
   const table = undiciHeaderTable();
-  if (table === undefined) return 0;
+  return table === undefined ? 0 : addHeaderNames(table, names);
+}
+
+/** Adds each of `names` that is a lower-case token and not in `table` yet; a table that cannot take more (frozen) is left alone. */
+export function addHeaderNames(table: Record<string, string | undefined>, names: Iterable<string>): number {
+  if (!Object.isExtensible(table)) return 0;
   let added = 0;
   for (const name of names) {
     if (table[name] !== undefined || !LOWER_CASE_TOKEN.test(name)) continue;
