@@ -110,11 +110,12 @@ async function drive(port) {
   await close();
 }
 
+/** The client of a variant, calling this process's server at `port` with 32 calls in flight. */
+const clientOf = (variant, port) =>
+  variant === 'undici' ? bareClient(port, 32) : meshClient({ port, concurrency: 32, ...VARIANTS[variant] });
+
 async function child(variant, port, calls) {
-  const { send, close } =
-    variant === 'undici'
-      ? await bareClient(port, 32)
-      : await meshClient({ port, concurrency: 32, ...VARIANTS[variant] });
+  const { send, close } = await clientOf(variant, port);
   await callsInFlight(send, calls, 32);
   await close();
 }
@@ -126,10 +127,7 @@ async function child(variant, port, calls) {
  * the process runs code.
  */
 async function windowChild(variant, port, warmup, calls) {
-  const { send, close } =
-    variant === 'undici'
-      ? await bareClient(port, 32)
-      : await meshClient({ port, concurrency: 32, ...VARIANTS[variant] });
+  const { send, close } = await clientOf(variant, port);
   const mark = async (line) => {
     const idle = setInterval(() => {}, 5);
     process.stdout.write(`${line}\n`);
@@ -206,12 +204,7 @@ function countedClient(args, variant, calls) {
  * them when its counted calls are done (`callgrind_control`); resolves with its process id.
  */
 async function countedWindow(args, variant) {
-  const child = spawn('valgrind', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-2000);
-  });
-  const exited = once(child, 'exit').then(([code]) => code);
+  const { child, exited, failure } = spawnValgrind(args, 'pipe');
   const control = (flag) =>
     new Promise((resolve, reject) => {
       execFile('callgrind_control', [flag, String(child.pid)], { timeout: 120_000 }, (error) =>
@@ -225,24 +218,30 @@ async function countedWindow(args, variant) {
     child.stdin.write('next\n');
   }
   const code = await exited;
-  if (code !== 0) throw new Error(`valgrind ${variant} (window): exit ${code}\n${stderr}`);
+  if (code !== 0) throw failure(`valgrind ${variant} (window): exit ${code}`);
   return child.pid;
+}
+
+/** Starts valgrind with `args`, its stdout piped; its exit code, and an error carrying the end of its stderr. */
+function spawnValgrind(args, stdin) {
+  const child = spawn('valgrind', args, { stdio: [stdin, 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const exited = once(child, 'exit').then(([code]) => code);
+  return { child, exited, failure: (message) => new Error(`${message}\n${stderr}`) };
 }
 
 /** Runs a counted server (valgrind `args`), drives it until it has answered its requests; resolves with its process id. */
 async function countedServer(args, variant) {
-  const server = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  server.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-2000);
-  });
-  const exited = once(server, 'exit').then(([code]) => code);
+  const { child: server, exited, failure } = spawnValgrind(args, 'ignore');
   // The server prints its port once it listens; it exits on its own once it has answered.
   const first = await Promise.race([once(server.stdout, 'data').then(([chunk]) => String(chunk)), exited]);
-  if (typeof first !== 'string') throw new Error(`valgrind ${variant}: exited ${first} before listening\n${stderr}`);
+  if (typeof first !== 'string') throw failure(`valgrind ${variant}: exited ${first} before listening`);
   await drive(Number(first.trim()));
   const code = await exited;
-  if (code !== 0) throw new Error(`valgrind ${variant}: exit ${code}\n${stderr}`);
+  if (code !== 0) throw failure(`valgrind ${variant}: exit ${code}`);
   return server.pid;
 }
 
