@@ -2,7 +2,7 @@
 // this VM moves by ±20 % between processes. The ratio of two variants' counts is the throughput ratio a client
 // that is limited by its own core would show, without the noise (memory stalls aside).
 //
-//   node bench/instructions.mjs [--calls 40000] [--warmup 5000] [--repeats 1] [--functions] [--js] [--window] V1 V2 …
+//   node bench/instructions.mjs [--calls 40000] [--warmup 5000] [--repeats 1] [--functions] [--js] [--window [--cache]] V1 V2 …
 //
 // Variants: `undici` (a bare Pool), `none` (mesh.request() with tracing and metrics off), `metrics` (metrics
 // only), `tracing` (tracing on, no SDK), `telemetry-1` and `telemetry-100` (metrics, and tracing under
@@ -27,7 +27,9 @@
 // Nothing is subtracted, so a collection or a recompile that falls in one run and not the other no longer
 // moves the count by thousands a call (the two-run counts of `none` ranged from 64,000 to 121,000 on
 // 2026-12-07); what the window holds is what those calls cost, collections included. Under callgrind, so
-// about as slow as `--js`; with `--js` it names the functions too.
+// about as slow as `--js`; with `--js` it names the functions too. `--cache` (with `--window`) adds callgrind's
+// cache simulation, about twice as slow again: every event a call (instructions, data reads and writes, and
+// their misses in the first-level and last-level caches) and the last-level misses by function.
 //
 // Server variants count the server instead, an Express 5 app answering GET /json, while this process drives it
 // with an undici Pool (32 connections): `express` (bare), `express-noop` (a pass-through middleware mounted first,
@@ -144,15 +146,16 @@ async function windowChild(variant, port, warmup, calls) {
 
 /**
  * Runs `calls` calls of `variant` under cachegrind (for a server variant, `calls` requests, with this process
- * driving it); resolves with its counts by function. With `js`, under callgrind instead, counting each
- * instruction's address, and the JIT code's addresses named by the perf map V8 writes (`--perf-basic-prof`,
- * with code never moved: `--no-compact-code-space`): JavaScript by function, not one line.
+ * driving it); resolves with `counts`, its instructions by function. With `js`, under callgrind instead, counting
+ * each instruction's address, and the JIT code's addresses named by the perf map V8 writes (`--perf-basic-prof`,
+ * with code never moved: `--no-compact-code-space`): JavaScript by function, not one line. With `cache` (a
+ * window only), callgrind simulates the caches too: `misses` (last-level, by function) and `events` (totals).
  */
-async function counted(variant, port, calls, dir, js, window) {
+async function counted(variant, port, calls, dir, js, window, cache = false) {
   const out = join(dir, `${variant}.${calls}.${window === undefined ? 'run' : 'window'}.out`);
   const tool =
     js || window !== undefined
-      ? ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`]
+      ? ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`, ...(cache ? ['--cache-sim=yes'] : [])]
       : ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${out}`];
   // --perf-basic-prof also turns on V8's code log: into the temporary directory with the rest.
   const node = [
@@ -180,13 +183,27 @@ async function counted(variant, port, calls, dir, js, window) {
         : await countedClient([...valgrind, '--child', variant, String(port), String(calls)], variant, calls);
   // A window's counts are in callgrind's first dump (`-d`), the file's name with `.1` added.
   const file = window === undefined ? out : `${out}.1`;
-  if (!js) return window === undefined ? byFunction(out) : byAddress(file, []);
+  if (!js && window === undefined) return { counts: byFunction(out) };
   const map = `/tmp/perf-${pid}.map`;
   try {
-    return byAddress(file, perfMap(map));
+    const names = js ? perfMap(map) : [];
+    const counts = byAddress(file, names, ['Ir']);
+    if (!cache) return { counts };
+    return { counts, misses: byAddress(file, names, LAST_LEVEL_MISSES), events: eventTotals(file) };
   } finally {
     rmSync(map, { force: true });
   }
+}
+
+/** callgrind's cache simulation: misses in the last-level cache (instruction reads, data reads, data writes). */
+const LAST_LEVEL_MISSES = ['ILmr', 'DLmr', 'DLmw'];
+
+/** Every event's total in a callgrind output file (its `events:` and `summary:` lines), by name. */
+function eventTotals(file) {
+  const text = readFileSync(file, 'utf8');
+  const names = /^events: (.*)$/m.exec(text)?.[1].trim().split(' ') ?? [];
+  const values = (/^(?:summary|totals): (.*)$/m.exec(text)?.[1] ?? '').trim().split(' ').map(Number);
+  return new Map(names.map((name, i) => [name, values[i] ?? 0]));
 }
 
 /** Runs a counted client (valgrind `args`) to its end; resolves with its process id. */
@@ -297,17 +314,25 @@ function jitName(map, address) {
 }
 
 /**
- * Self instructions by function in a callgrind output file written with `--dump-instr=yes` (positions
- * `instr line`, each absolute or relative to the last); an address in JIT code takes its perf map name.
+ * Self counts of `events` (summed) by function in a callgrind output file written with `--dump-instr=yes`
+ * (positions `instr line`, each absolute or relative to the last, then the counts in the order of its
+ * `events:` line, trailing zeros left out); an address in JIT code takes its perf map name.
  * The line after `calls=` is the callee's inclusive cost, not this function's own: skipped.
  */
-function byAddress(file, map) {
+function byAddress(file, map, events) {
   const counts = new Map();
   const names = new Map();
+  let columns = [2];
   let fn = '';
   let address = 0;
   let inclusive = false;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.startsWith('events: ')) {
+      const all = line.slice(8).trim().split(' ');
+      for (const event of events) if (!all.includes(event)) throw new Error(`${file}: no event ${event} in ${all}`);
+      columns = events.map((event) => 2 + all.indexOf(event));
+      continue;
+    }
     if (line.startsWith('fn=') || line.startsWith('cfn=')) {
       const m = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
       const name = m === null ? line.slice(line.indexOf('=') + 1) : (m[2] ?? names.get(m[1]));
@@ -321,8 +346,11 @@ function byAddress(file, map) {
     }
     const c = line[0];
     if (c !== '0' && c !== '+' && c !== '-' && c !== '*') continue;
-    const [position, , count] = line.split(' ');
-    if (count === undefined) continue;
+    const fields = line.split(' ');
+    const position = fields[0];
+    if (fields.length < 3) continue;
+    let count = 0;
+    for (const column of columns) count += Number(fields[column] ?? 0);
     if (c === '0') address = Number.parseInt(position, 16);
     else if (c === '+') address += Number.parseInt(position.slice(1), 16);
     else if (c === '-') address -= Number.parseInt(position.slice(1), 16);
@@ -331,7 +359,7 @@ function byAddress(file, map) {
       continue;
     }
     const name = jitName(map, address) ?? fn;
-    counts.set(name, (counts.get(name) ?? 0) + Number(count));
+    counts.set(name, (counts.get(name) ?? 0) + count);
   }
   return counts;
 }
@@ -366,6 +394,15 @@ function perCall(longer, shorter, calls) {
 }
 
 const sum = (m) => [...m.values()].reduce((a, b) => a + b, 0);
+
+/** The `count` keys whose values moved most from `before` to `after`, with the change, largest first. */
+function movers(after, before, count) {
+  const keys = new Set([...after.keys(), ...before.keys()]);
+  return [...keys]
+    .map((key) => [key, (after.get(key) ?? 0) - (before.get(key) ?? 0)])
+    .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
+    .slice(0, count);
+}
 /** `n` rounded, with its sign (a minus sign, not a hyphen) and thousands separators. */
 const signed = (n) => `${n >= 0 ? '+' : '−'}${Math.round(Math.abs(n)).toLocaleString('en')}`;
 
@@ -380,6 +417,7 @@ async function main() {
       js: { type: 'boolean' },
       save: { type: 'string' },
       window: { type: 'boolean' },
+      cache: { type: 'boolean' },
     },
   });
   if (positionals.length === 0)
@@ -388,6 +426,7 @@ async function main() {
     );
   const known = [...Object.keys(VARIANTS), ...Object.keys(SERVER_VARIANTS)];
   for (const v of positionals) if (!known.includes(v)) throw new Error(`unknown variant ${v}: ${known}`);
+  if (values.cache && !values.window) throw new Error('--cache counts in one window: add --window');
   const calls = Number(values.calls ?? 40_000);
   const warmup = Number(values.warmup ?? 5_000);
   const repeats = Number(values.repeats ?? 1);
@@ -400,17 +439,27 @@ async function main() {
     for (const variant of positionals) {
       const runs = [];
       for (let i = 0; i < repeats; i++) {
-        let functions;
+        const perCallOf = (m) => new Map([...m].map(([key, n]) => [key, n / calls]));
+        let run;
         if (values.window && !(variant in SERVER_VARIANTS)) {
-          const counts = await counted(variant, server.port, calls, dir, values.js, warmup);
-          functions = new Map([...counts].map(([fn, n]) => [fn, n / calls]));
+          const { counts, misses, events } = await counted(
+            variant,
+            server.port,
+            calls,
+            dir,
+            values.js,
+            warmup,
+            values.cache,
+          );
+          run = { functions: perCallOf(counts) };
+          if (misses !== undefined) run = { ...run, misses: perCallOf(misses), events: perCallOf(events) };
         } else {
           const shorter = await counted(variant, server.port, warmup, dir, values.js);
           const longer = await counted(variant, server.port, warmup + calls, dir, values.js);
-          functions = perCall(longer, shorter, calls);
+          run = { functions: perCall(longer.counts, shorter.counts, calls) };
         }
-        const total = sum(functions);
-        runs.push({ variant, functions, total });
+        const total = sum(run.functions);
+        runs.push({ variant, total, ...run });
         console.error(`${variant}: ${Math.round(total).toLocaleString('en')} instructions a call`);
       }
       // The median run (by its total), whole: its functions add up to its total.
@@ -428,8 +477,26 @@ async function main() {
       );
     }
     if (values.save !== undefined) {
-      const saved = Object.fromEntries(results.map((r) => [r.variant, Object.fromEntries(r.functions)]));
-      writeFileSync(values.save, JSON.stringify({ calls, warmup, js: values.js === true, variants: saved }));
+      const byVariant = (key) => Object.fromEntries(results.map((r) => [r.variant, Object.fromEntries(r[key])]));
+      const cache = values.cache ? { misses: byVariant('misses'), events: byVariant('events') } : {};
+      const saved = { calls, warmup, js: values.js === true, variants: byVariant('functions'), ...cache };
+      writeFileSync(values.save, JSON.stringify(saved));
+    }
+    if (values.cache) {
+      // Every event callgrind counted, a call: instructions (Ir), data reads and writes (Dr, Dw), and
+      // the misses of each in the first-level caches (I1mr, D1mr, D1mw) and the last-level one (ILmr, DLmr, DLmw).
+      const events = [...first.events.keys()];
+      console.log(`\nevents a call (callgrind's cache simulation)\n| variant | ${events.join(' | ')} |`);
+      console.log(`|---|${events.map(() => '---:').join('|')}|`);
+      for (const r of results) {
+        const cells = events.map((e) => (r.events.get(e) ?? 0).toFixed(e.endsWith('mr') || e.endsWith('mw') ? 1 : 0));
+        console.log(`| ${r.variant} | ${cells.join(' | ')} |`);
+      }
+      for (const r of results.slice(1)) {
+        console.log(`\n${r.variant} − ${first.variant}, last-level misses a call by function:`);
+        for (const [fn, d] of movers(r.misses, first.misses, 25))
+          console.log(`${d.toFixed(2).padStart(7)}  ${fn.slice(0, 130)}`);
+      }
     }
     if (values.js) {
       const parts = (r) => {
@@ -462,11 +529,7 @@ async function main() {
     }
     if (values.functions || values.js) {
       for (const r of results.slice(1)) {
-        const names = new Set([...r.functions.keys(), ...first.functions.keys()]);
-        const moved = [...names]
-          .map((fn) => [fn, (r.functions.get(fn) ?? 0) - (first.functions.get(fn) ?? 0)])
-          .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]))
-          .slice(0, values.js ? 40 : 25);
+        const moved = movers(r.functions, first.functions, values.js ? 40 : 25);
         console.log(`\n${r.variant} − ${first.variant}, by function (instructions a call):`);
         for (const [fn, d] of moved) console.log(`${signed(d).padStart(7)}  ${fn.slice(0, 130)}`);
       }

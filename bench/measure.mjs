@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CertificateAuthority } from '@weft/security';
 import { busyCpuSeconds, processCpuMs } from './host-load.mjs';
-import { PAIRS } from './options.mjs';
+import { PAIRS, warmupOf } from './options.mjs';
 
 const START_TIMEOUT_MS = 15_000; // for a server to listen or a load generator to load
 const STOP_TIMEOUT_MS = 5_000; // for a process to report and exit
@@ -246,7 +246,7 @@ function perWindow(window, server, durationS) {
 /** One measurement: a fresh server process and a fresh load generator process, one warm-up and one window. */
 export async function measure(pair, variant, round, options) {
   const base = { pair, variant, round: round + 1 };
-  const warmupMs = options.warmupS * 1000;
+  const warmupMs = warmupOf(pair, options) * 1000;
   const durationMs = options.durationS * 1000;
   let v;
   try {
@@ -313,7 +313,7 @@ export async function measureInterleaved(pair, round, options) {
     // Warm-up: unmeasured windows of the same length, taken in turn as the measured ones are, so
     // neither variant comes to its first measured window after sitting idle through the other's
     // whole warm-up (measured: a first window 30-50 % slower than the next after 3 s idle).
-    const warmups = Math.max(1, Math.round(options.warmupS / options.sliceS));
+    const warmups = Math.max(1, Math.round(warmupOf(pair, options) / options.sliceS));
     for (let i = 0; i < warmups; i++) {
       for (const variant of i % 2 === 0 ? ['plain', 'weft'] : ['weft', 'plain']) {
         await settle();

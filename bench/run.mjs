@@ -3,7 +3,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { measure, measureInterleaved } from './measure.mjs';
-import { PAIRS, parseOptions, USAGE } from './options.mjs';
+import { PAIRS, parseOptions, USAGE, warmupOf } from './options.mjs';
 import { formatTable, median, summarize } from './stats.mjs';
 
 const GOAL = 0.9; // weft/plain throughput a pair must reach unless it names its own goal (options.mjs)
@@ -27,9 +27,12 @@ const machine = {
   node: process.version,
   platform: `${os.type()} ${os.release()} ${os.arch()}`,
 };
+// Pairs that warm up longer than the rest (a path run by 1 % of calls, see options.mjs) are named.
+const ownWarmups = options.only.filter((pair) => warmupOf(pair, options) !== options.warmupS);
+const warmup = `${options.warmupS} s warm-up${ownWarmups.map((pair) => ` (${pair} ${warmupOf(pair, options)} s)`).join('')}`;
 const schedule = options.separate
-  ? `${options.rounds} rounds, each variant apart · ${options.warmupS} s warm-up + ${options.durationS} s`
-  : `${options.rounds} rounds · ${options.warmupS} s warm-up, then ${options.slices} windows of ${options.sliceS} s per variant, taking turns`;
+  ? `${options.rounds} rounds, each variant apart · ${warmup} + ${options.durationS} s`
+  : `${options.rounds} rounds · ${warmup}, then ${options.slices} windows of ${options.sliceS} s per variant, taking turns`;
 console.error(
   `bench: ${options.only.join(', ')} · ${schedule} · concurrency ${options.concurrency} · ` +
     `${machine.nproc} CPUs · node ${machine.node}`,
