@@ -406,8 +406,21 @@ function movers(after, before, count) {
 /** `n` rounded, with its sign (a minus sign, not a hyphen) and thousands separators. */
 const signed = (n) => `${n >= 0 ? '+' : '−'}${Math.round(Math.abs(n)).toLocaleString('en')}`;
 
+/** parseArgs, with a wrong flag reported by its message and the usage line rather than a stack trace. */
+function parseArgsOr(usage, config) {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    console.error(`${error.message.split('.')[0]}.\n${usage}`);
+    process.exit(2);
+  }
+}
+
 async function main() {
-  const { values, positionals } = parseArgs({
+  const usage =
+    'usage: node bench/instructions.mjs [--calls N] [--warmup N] [--repeats N] [--functions] [--js] [--window [--cache]] ' +
+    `[--save FILE] V1 V2 … (${Object.keys(VARIANTS)}; servers: ${Object.keys(SERVER_VARIANTS)})`;
+  const { values, positionals } = parseArgsOr(usage, {
     allowPositionals: true,
     options: {
       calls: { type: 'string' },
@@ -420,13 +433,16 @@ async function main() {
       cache: { type: 'boolean' },
     },
   });
-  if (positionals.length === 0)
-    throw new Error(
-      `usage: node bench/instructions.mjs V1 V2 … (${Object.keys(VARIANTS)}; servers: ${Object.keys(SERVER_VARIANTS)})`,
-    );
   const known = [...Object.keys(VARIANTS), ...Object.keys(SERVER_VARIANTS)];
-  for (const v of positionals) if (!known.includes(v)) throw new Error(`unknown variant ${v}: ${known}`);
-  if (values.cache && !values.window) throw new Error('--cache counts in one window: add --window');
+  const wrong = [
+    positionals.length === 0 ? 'no variant given' : undefined,
+    ...positionals.filter((v) => !known.includes(v)).map((v) => `unknown variant ${v}`),
+    values.cache && !values.window ? '--cache counts in one window: add --window' : undefined,
+  ].filter((line) => line !== undefined);
+  if (wrong.length > 0) {
+    console.error(`${wrong.join('\n')}\n${usage}`);
+    process.exit(2);
+  }
   const calls = Number(values.calls ?? 40_000);
   const warmup = Number(values.warmup ?? 5_000);
   const repeats = Number(values.repeats ?? 1);

@@ -29,7 +29,13 @@ const machine = {
 };
 // Pairs that warm up longer than the rest (a path run by 1 % of calls, see options.mjs) are named.
 const ownWarmups = options.only.filter((pair) => warmupOf(pair, options) !== options.warmupS);
-const warmup = `${options.warmupS} s warm-up${ownWarmups.map((pair) => ` (${pair} ${warmupOf(pair, options)} s)`).join('')}`;
+// Pairs with the same warm-up of their own are named together: "(telemetry-1, tracing-1 15 s)".
+const byWarmup = new Map();
+for (const pair of ownWarmups) {
+  const s = warmupOf(pair, options);
+  byWarmup.set(s, [...(byWarmup.get(s) ?? []), pair]);
+}
+const warmup = `${options.warmupS} s warm-up${[...byWarmup].map(([s, pairs]) => ` (${pairs.join(', ')} ${s} s)`).join('')}`;
 const schedule = options.separate
   ? `${options.rounds} rounds, each variant apart · ${warmup} + ${options.durationS} s`
   : `${options.rounds} rounds · ${warmup}, then ${options.slices} windows of ${options.sliceS} s per variant, taking turns`;
