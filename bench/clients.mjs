@@ -1,4 +1,5 @@
 // The client variants a load generator can drive: each is one call to GET /json, body read, non-2xx an error.
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { createMesh } from '@weft/mesh';
@@ -103,6 +104,31 @@ export async function makeClient(kind, port, concurrency) {
       return {
         async send() {
           const { statusCode, body } = await pool.request({ method: 'GET', path: PATH });
+          await body.dump();
+          if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
+        },
+        close: () => pool.close(),
+      };
+    }
+    case 'undici-ids': {
+      // Not weft: the bare Pool sending the two headers full telemetry adds to a call, a new
+      // x-request-id and traceparent each call (4,096 of each made up front), their names taught to
+      // undici as weft's transport teaches them. What undici and the socket charge for those headers
+      // is a floor any client sending them pays: the `trace-headers` pair measures it beside `telemetry-1`.
+      const { teachUndiciHeaderNames } = await import('../packages/mesh/dist/layers/transport/header-names.js');
+      teachUndiciHeaderNames(['x-request-id', 'traceparent']);
+      const ids = Array.from({ length: 4096 }, () => randomUUID());
+      const parents = Array.from(
+        { length: 4096 },
+        () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-00`,
+      );
+      const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+      let next = 0;
+      return {
+        async send() {
+          const i = next++ & 4095;
+          const headers = { 'x-request-id': ids[i], traceparent: parents[i] };
+          const { statusCode, body } = await pool.request({ method: 'GET', path: PATH, headers });
           await body.dump();
           if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
         },
