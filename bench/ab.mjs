@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { ANSWER, listenJson } from './json-server.mjs';
 import { median } from './stats.mjs';
 import { benchCredentials } from './tls.mjs';
-import { callsInFlight, DISCARD } from './tracing.mjs';
+import { benchRequestId, callsInFlight, DISCARD } from './tracing.mjs';
 
 /** node:https answering ANSWER to clients with a certificate of a new CA (in WEFT_CA_DIR, which the children inherit). */
 async function listenMtls() {
@@ -105,8 +105,7 @@ async function client(kind, port, concurrency, tlsPort) {
     logger: false,
     security: mtls ? { identity: { caDir: process.env.WEFT_CA_DIR } } : false,
     tracing: MESH_TRACING[kind],
-    // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
-    requestId: MESH_TRACING[kind] !== false,
+    requestId: benchRequestId(MESH_TRACING[kind]),
     ...(kind === 'off-no-retries' ? { policy: [{ service: 'bench', retries: { attempts: 0 } }] } : {}),
     ...(kind === 'off-no-metrics' ? { metrics: false } : {}),
   });

@@ -6,7 +6,7 @@ import { createMesh } from '@weft/mesh';
 import axios from 'axios';
 import { Pool } from 'undici';
 import { benchCredentials } from './tls.mjs';
-import { startBenchTracing } from './tracing.mjs';
+import { benchRequestId, startBenchTracing } from './tracing.mjs';
 
 const PATH = '/json';
 
@@ -22,7 +22,7 @@ async function weftMesh(
   security = false,
   tracing = undefined,
   metrics = true,
-  requestId = tracing !== false,
+  requestId = benchRequestId(tracing),
 ) {
   return createMesh({
     service: 'loadgen',
@@ -32,8 +32,7 @@ async function weftMesh(
     security,
     ...(policy === undefined ? {} : { policy }),
     ...(tracing === undefined ? {} : { tracing }),
-    // Tracing off means no x-request-id either unless asked, as before the requestId option: the pairs compare what they always did.
-    ...(requestId ? {} : { requestId: false }),
+    requestId,
     ...(metrics ? {} : { metrics }),
   });
 }

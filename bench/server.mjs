@@ -5,7 +5,7 @@ import { createMesh } from '@weft/mesh';
 import express from 'express';
 import Fastify from 'fastify';
 import { benchCredentials } from './tls.mjs';
-import { startBenchTracing } from './tracing.mjs';
+import { benchRequestId, startBenchTracing } from './tracing.mjs';
 
 /** The answer of every server: 61 bytes of JSON. */
 const PAYLOAD = { message: 'hello from the weft bench', id: 123456, ok: true };
@@ -33,8 +33,7 @@ async function start(kind) {
   const tracing = !kind.endsWith('-untraced');
   // `-caller`: a workload with a service to call, whose inbound calls run in AsyncLocalStorage with tracing on.
   const discovery = kind.endsWith('-caller') ? { static: { other: ['127.0.0.1:9'] } } : undefined;
-  // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
-  const requestId = tracing;
+  const requestId = benchRequestId(tracing);
   const mesh = weft
     ? await createMesh({ service: 'bench', security, logger: false, tracing, requestId, discovery })
     : undefined;

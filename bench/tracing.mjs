@@ -11,6 +11,13 @@ export const DISCARD = {
   forceFlush: async () => {},
 };
 
+/**
+ * The `requestId` option of a bench mesh with tracing option `tracing`: tracing off means no
+ * x-request-id either, as before the option existed, so every pair compares what it always did
+ * (a client that wants the id with tracing off, like `weft-no-telemetry-ids`, asks for it itself).
+ */
+export const benchRequestId = (tracing) => tracing !== false;
+
 /** `weft-…-traced-1` → 0.01, `weft-…-traced-100` → 1; undefined for a kind without an SDK. */
 export function samplingRatioOf(kind) {
   const match = /-traced-(\d+)$/.exec(kind);
@@ -54,8 +61,7 @@ export async function meshClient({ port, concurrency, samplingRatio, tracing, me
     connectionPool: { maxConnectionsPerEndpoint: concurrency },
     logger: false,
     tracing,
-    // Tracing off means no x-request-id either, as before the requestId option: the pairs compare what they always did.
-    ...(tracing === false ? { requestId: false } : {}),
+    requestId: benchRequestId(tracing),
     ...(metrics === false ? { metrics: false } : {}),
   });
   const send = async () => {
