@@ -93,6 +93,22 @@ function meshRequestClient(mesh, headers, freshHeaders) {
   };
 }
 
+/** GET /json through an undici Pool, body dumped; `nextHeaders`, when given, makes each call's headers. */
+function poolClient(pool, nextHeaders) {
+  return {
+    async send() {
+      const options =
+        nextHeaders === undefined
+          ? { method: 'GET', path: PATH }
+          : { method: 'GET', path: PATH, headers: nextHeaders() };
+      const { statusCode, body } = await pool.request(options);
+      await body.dump();
+      if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
+    },
+    close: () => pool.close(),
+  };
+}
+
 /** `{ send, close }` for client `kind` against 127.0.0.1:`port`. */
 export async function makeClient(kind, port, concurrency) {
   const origin = `http://127.0.0.1:${port}`;
@@ -100,14 +116,7 @@ export async function makeClient(kind, port, concurrency) {
     case 'undici': {
       // The bare load generator of the server-side pairs: one keep-alive connection per call in flight.
       const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
-      return {
-        async send() {
-          const { statusCode, body } = await pool.request({ method: 'GET', path: PATH });
-          await body.dump();
-          if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
-        },
-        close: () => pool.close(),
-      };
+      return poolClient(pool);
     }
     case 'undici-ids': {
       // Not weft: the bare Pool sending the two headers full telemetry adds to a call, a new
@@ -123,16 +132,10 @@ export async function makeClient(kind, port, concurrency) {
       );
       const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
       let next = 0;
-      return {
-        async send() {
-          const i = next++ & 4095;
-          const headers = { 'x-request-id': ids[i], traceparent: parents[i] };
-          const { statusCode, body } = await pool.request({ method: 'GET', path: PATH, headers });
-          await body.dump();
-          if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
-        },
-        close: () => pool.close(),
-      };
+      return poolClient(pool, () => {
+        const i = next++ & 4095;
+        return { 'x-request-id': ids[i], traceparent: parents[i] };
+      });
     }
     case 'undici-mtls': {
       // The bare mTLS client: the same certificates and keep-alive, the chain checked, no identity check.
@@ -142,14 +145,7 @@ export async function makeClient(kind, port, concurrency) {
         pipelining: 1,
         connect: { key: c.key, cert: c.cert, ca: c.ca, checkServerIdentity: () => undefined },
       });
-      return {
-        async send() {
-          const { statusCode, body } = await pool.request({ method: 'GET', path: PATH });
-          await body.dump();
-          if (statusCode < 200 || statusCode > 299) throw new Error(`status ${statusCode}`);
-        },
-        close: () => pool.close(),
-      };
+      return poolClient(pool);
     }
     case 'https-mtls': {
       // node:https with a keep-alive agent: the same certificates, the chain checked, no identity check.
