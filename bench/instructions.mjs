@@ -4,17 +4,17 @@
 //
 //   node bench/instructions.mjs [--calls 40000] [--warmup 5000] [--repeats 1] [--functions] [--js] [--window [--cache]] V1 V2 …
 //
-// Variants: `undici` (a bare Pool), `none` (mesh.request() with tracing and metrics off), `metrics` (metrics
-// only), `tracing` (tracing on, no SDK), `telemetry-1` and `telemetry-100` (metrics, and tracing under
-// sdk-node's startTracing at 1 % / 100 %: the weft side of the `telemetry-1` pair). This process serves
-// GET /json (bare node:http); each variant runs twice in `valgrind --tool=cachegrind` (V8 single-threaded, so
-// that compiler and marker threads count the same every time), `warmup` calls and `warmup + calls` calls, and
-// the difference divided by `calls` is its count per call: start-up and warm-up cancel out. `--functions` adds
-// the native functions (V8 builtins and runtime, GC, libc) whose counts moved most against the first variant;
-// JavaScript itself is one line, `(JIT code)`. Not quite deterministic: how many answers each turn of the event
-// loop reads, and so the garbage collector's timing, still moves a run by a few per cent (two runs of `none`:
-// 92,500 and 96,700 a call); `--repeats N` reports each variant's median run. Needs valgrind
-// (`apt-get install -y valgrind`) and `npx tsc -b tsconfig.build.json` first. About 3 minutes a variant.
+// Variants: `undici` (a bare Pool), `none` (mesh.request() with tracing and metrics off), `none-ids` (the same with
+// x-request-id: telemetry-1-ids's plain side), `metrics` (metrics only), `tracing` (tracing on, no SDK),
+// `telemetry-1` and `telemetry-100` (metrics, and tracing under sdk-node's startTracing at 1 % / 100 %: the weft
+// side of the `telemetry-1` pair). This process serves GET /json (bare node:http); each variant runs twice in
+// `valgrind --tool=cachegrind` (V8 single-threaded, so that compiler and marker threads count the same every time),
+// `warmup` calls and `warmup + calls` calls, and the difference divided by `calls` is its count per call: start-up
+// and warm-up cancel out. `--functions` adds the native functions (V8 builtins and runtime, GC, libc) whose counts
+// moved most against the first variant; JavaScript itself is one line, `(JIT code)`. Not quite deterministic: how
+// many answers each turn of the event loop reads, and so the garbage collector's timing, still moves a run by a few
+// per cent (two runs of `none`: 92,500 and 96,700 a call); `--repeats N` reports each variant's median run. Needs
+// valgrind (`apt-get install -y valgrind`) and `npx tsc -b tsconfig.build.json` first. About 3 minutes a variant.
 //
 // `--js` counts under callgrind instead (about twice as slow) and names JavaScript by function, from V8's perf
 // map, with totals by part: weft's JavaScript, undici's, Node's, OpenTelemetry's, compiled regular expressions,
@@ -55,6 +55,9 @@ const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const VARIANTS = {
   undici: {},
   none: { tracing: false, metrics: false },
+  // Telemetry off as a user turns it off (tracing and metrics), x-request-id kept as Envoy keeps it:
+  // telemetry-1-ids's plain client.
+  'none-ids': { tracing: false, metrics: false, requestId: true },
   metrics: { tracing: false },
   tracing: { tracing: true, metrics: false },
   'telemetry-1': { tracing: true, samplingRatio: 0.01 },

@@ -55,8 +55,10 @@ export const PAIRS = {
     warmupS: SAMPLED_WARMUP_S,
   },
   'tracing-100': { side: 'client', server: 'node-http', plain: 'weft-untraced', weft: 'weft-traced-100', goal: 0.5 },
-  // Issue 7's pair: all telemetry off (no tracing, no metrics) against full telemetry (metrics, and
-  // tracing under sdk-node at 1 %; access logs off in both).
+  // Issue 7's pair read strictly: tracing, metrics and x-request-id off against full telemetry
+  // (metrics, and tracing under sdk-node at 1 %; access logs off in both), so the id's cost counts
+  // as telemetry's. The issue's goal is judged on telemetry-1-ids (docs/performance.md, "what
+  // telemetry off means").
   'telemetry-1': {
     side: 'client',
     server: 'node-http',
@@ -65,8 +67,9 @@ export const PAIRS = {
     goal: 0.9,
     warmupS: SAMPLED_WARMUP_S,
   },
-  // The same against Envoy's reading of "telemetry off": x-request-id, which Envoy makes whatever its
-  // tracing, sent by both sides (the difference is then metrics, spans and the trace headers).
+  // Issue 7's pair: telemetry off as a user turns it off (`tracing: false`, `metrics: false`, no
+  // access logs), which keeps x-request-id, as Envoy makes it whatever its tracing and metrics,
+  // against full telemetry at 1 %. The difference is metrics, spans and the trace headers.
   'telemetry-1-ids': {
     side: 'client',
     server: 'node-http',
@@ -74,6 +77,15 @@ export const PAIRS = {
     weft: 'weft-traced-1',
     goal: 0.9,
     warmupS: SAMPLED_WARMUP_S,
+  },
+  // The same at 100 % sampling, whose cost the issue asks to be reported (no goal of its own; 0.50
+  // as tracing-100's).
+  'telemetry-100': {
+    side: 'client',
+    server: 'node-http',
+    plain: 'weft-no-telemetry-ids',
+    weft: 'weft-traced-100',
+    goal: 0.5,
   },
   // Not weft: a bare undici Pool without and with the two headers telemetry-1's weft side adds
   // (x-request-id, traceparent). It reads the part of telemetry-1's gap that is undici's and the

@@ -47,9 +47,17 @@ export async function bareClient(port, concurrency) {
 
 /**
  * mesh.request() to GET /json on `bench`, and its close; sdk-node started first through startTracing
- * at `samplingRatio` when one is given, the mesh's `tracing` and `metrics` options as given.
+ * at `samplingRatio` when one is given, the mesh's `tracing`, `metrics` and `requestId` options as
+ * given (`requestId` by default as benchRequestId says).
  */
-export async function meshClient({ port, concurrency, samplingRatio, tracing, metrics }) {
+export async function meshClient({
+  port,
+  concurrency,
+  samplingRatio,
+  tracing,
+  metrics,
+  requestId = benchRequestId(tracing),
+}) {
   if (samplingRatio !== undefined) {
     const { startTracing } = await import('@weft/mesh/tracing');
     await startTracing({ service: 'loadgen', samplingRatio, exporter: DISCARD });
@@ -61,7 +69,7 @@ export async function meshClient({ port, concurrency, samplingRatio, tracing, me
     connectionPool: { maxConnectionsPerEndpoint: concurrency },
     logger: false,
     tracing,
-    requestId: benchRequestId(tracing),
+    requestId,
     ...(metrics === false ? { metrics: false } : {}),
   });
   const send = async () => {
