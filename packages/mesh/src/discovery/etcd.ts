@@ -89,8 +89,8 @@ interface PrefixFollower {
 /** The wait before the next read after a failed one: from 500 ms, doubling to 10 s. */
 const REREAD_MS = { first: 500, max: 10_000 };
 
-/** The wait before etcd3 tries a broken watch again: from 500 ms, growing with jitter to at most 5 s. */
-const WATCH_RETRY_MS = { first: 500, max: 5_000 };
+/** The wait before etcd3 tries a broken watch again: from about 500 ms, growing with jitter to at most 5 s. */
+const WATCH_BACKOFF = new ExponentialBackoff({ initialDelay: 500, maxDelay: 5_000 });
 
 /**
  * Reads `prefix` in full at one revision, then watches it from the next revision. After a
@@ -215,11 +215,10 @@ function client(options: EtcdOptions): Etcd3 {
     // etcd3 reconnects a broken watch with cockatiel's default backoff, whose waits grow to 30 s: after
     // an outage of some seconds, a mesh went on for up to 30 s more without seeing a change once etcd
     // was back. Bounded here as a failed read is (REREAD_MS), but to 5 s, with cockatiel's jitter, so a
-    // fleet's watches come back within seconds and not all at once. etcd3 takes a backoff state, not
-    // the factory (it calls next() for each wait, and again from this state after a good connection).
-    faultHandling: {
-      watchBackoff: new ExponentialBackoff({ initialDelay: WATCH_RETRY_MS.first, maxDelay: WATCH_RETRY_MS.max }).next(),
-    },
+    // fleet's watches come back within seconds and not all at once. etcd3 is typed to take a backoff
+    // state and calls next() on it for the first wait (and again after each good connection), so it
+    // gets a state of zero whose next() is the factory's first wait, as its own default behaves.
+    faultHandling: { watchBackoff: { duration: 0, next: () => WATCH_BACKOFF.next() } },
   });
 }
 
